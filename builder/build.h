@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* `kiln build` as a library call: rootfs + options -> image file. */
+#ifndef KILN_BUILD_H
+#define KILN_BUILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "ext4.h"
+#include "scrub.h"
+#include "spec.h"
+
+struct kiln_build_opts {
+        const char *rootfs;        /* folder or tarball */
+        const char *output;        /* image path; written via a temporary name */
+        uint64_t size;             /* bytes; 0 = auto */
+        int ptable;                /* enum kiln_ptable */
+        const char *label;         /* filesystem label or NULL */
+        const uint8_t *fs_uuid;    /* NULL = derive or random */
+        struct kiln_scrub scrub;
+        bool reproducible;         /* SOURCE_DATE_EPOCH given */
+        time_t epoch;              /* SOURCE_DATE_EPOCH, when reproducible */
+        const void *seed;          /* what derived UUIDs hash (the spec, options) */
+        size_t seed_len;
+        unsigned fail_write;       /* tests: fail the Nth disk write (0 = never) */
+        void (*progress)(void *ud, const char *phase, uint64_t files, uint64_t bytes);
+        void *progress_ud;
+};
+
+struct kiln_build_result {
+        uint64_t size;             /* bytes of the image */
+        uint8_t fs_uuid[16];
+        uint64_t files, data_bytes;
+        struct kiln_ext4_result fs;
+        struct kiln_scrub_report scrubbed;
+};
+
+/* On failure nothing is left at output (nor any temporary). */
+int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret);
+void kiln_build_result_free(struct kiln_build_result *r);
+
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/* The `kiln` command: a thin front end over libkiln.  It alone prints. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "spec.h"
+#include "util.h"
+
+static int verbosity = 1; /* 0 quiet, 1 normal, 2 verbose */
+
+static void _printf_(1, 2) fail(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("kiln: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void usage_build(FILE *f)
+{
+        fputs("usage: kiln build [SPEC.yaml] [-r|--rootfs PATH] [-o|--output PATH] [-s|--size SIZE|auto]\n"
+              "                  [-t|--partition-table gpt|mbr|none] [--name NAME] [--label LABEL]\n"
+              "                  [--fs-uuid UUID] [-q|--quiet] [-v|--verbose]\n",
+              f);
+}
+
+static void usage(FILE *f)
+{
+        fputs("usage: kiln <command> [options]\n\n"
+              "commands:\n"
+              "  build      turn a rootfs (folder or tarball) and a spec into a disk image\n"
+              "  version    print the version\n"
+              "  help       this text\n\n"
+              "'kiln <command> --help' shows a command's options; man kiln has them all.\n",
+              f);
+}
+
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        char *buf;
+        size_t len = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if ((uint64_t)st.st_size > max)
+                return -E2BIG;
+        buf = malloc((size_t)st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int r = n < 0 ? -errno : -EIO;
+                        free(buf);
+                        return r;
+                }
+                len += (size_t)n;
+        }
+        buf[len] = 0;
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+/* Paths in a spec are relative to the spec's folder. */
+static char *spec_relative(const char *spec_path, const char *p)
+{
+        char *out;
+
+        if (!p)
+                return NULL;
+        if (p[0] == '/' || !spec_path)
+                return strdup(p);
+        _cleanup_free_ char *d = strdup(spec_path);
+        if (!d || asprintf(&out, "%s/%s", dirname(d), p) < 0)
+                return NULL;
+        return out;
+}
+
+struct seed {
+        char *buf;
+        size_t len;
+};
+
+static void seed_add(struct seed *s, const char *key, const void *val, size_t len)
+{
+        size_t klen = strlen(key);
+        char *n = realloc(s->buf, s->len + klen + 1 + len + 1);
+
+        if (!n)
+                return;
+        s->buf = n;
+        memcpy(s->buf + s->len, key, klen + 1);
+        memcpy(s->buf + s->len + klen + 1, val, len);
+        s->buf[s->len + klen + 1 + len] = 0;
+        s->len += klen + 1 + len + 1;
+}
+
+struct progress_state {
+        struct timespec start, last;
+        bool shown;
+};
+
+static double elapsed(const struct timespec *a, const struct timespec *b)
+{
+        return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void show_progress(void *ud, const char *phase, uint64_t files, uint64_t bytes)
+{
+        struct progress_state *p = ud;
+        struct timespec now;
+        char sz[32];
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (p->shown && elapsed(&p->last, &now) < 0.1)
+                return;
+        p->last = now;
+        p->shown = true;
+        double secs = elapsed(&p->start, &now);
+        format_size(bytes, sz, sizeof(sz));
+        fprintf(stderr, "\r\033[K  %s: %" PRIu64 " files, %s", phase, files, sz);
+        if (secs > 0.5 && bytes)
+                fprintf(stderr, ", %.0f MiB/s", (double)bytes / 1048576.0 / secs);
+        fflush(stderr);
+}
+
+static int parse_epoch(time_t *ret, bool *ret_set)
+{
+        const char *e = getenv("SOURCE_DATE_EPOCH");
+        char *end;
+
+        *ret_set = false;
+        if (!e || !*e)
+                return 0;
+        errno = 0;
+        long long v = strtoll(e, &end, 10);
+        if (errno || *end || v < 0) {
+                fail("SOURCE_DATE_EPOCH='%s' is not a number of seconds", e);
+                return -EINVAL;
+        }
+        *ret = (time_t)v;
+        *ret_set = true;
+        return 0;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+        enum { OPT_NAME = 256, OPT_LABEL, OPT_FS_UUID };
+        static const struct option longopts[] = {
+                { "rootfs", required_argument, NULL, 'r' },
+                { "output", required_argument, NULL, 'o' },
+                { "size", required_argument, NULL, 's' },
+                { "partition-table", required_argument, NULL, 't' },
+                { "name", required_argument, NULL, OPT_NAME },
+                { "label", required_argument, NULL, OPT_LABEL },
+                { "fs-uuid", required_argument, NULL, OPT_FS_UUID },
+                { "quiet", no_argument, NULL, 'q' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *opt_rootfs = NULL, *opt_output = NULL, *opt_size = NULL, *opt_pt = NULL,
+                   *opt_name = NULL, *opt_label = NULL, *opt_uuid = NULL;
+        struct kiln_spec spec;
+        struct kiln_build_opts bo = { 0 };
+        struct kiln_build_result res;
+        struct seed seed = { 0 };
+        _cleanup_free_ char *rootfs = NULL, *output = NULL, *spec_buf = NULL;
+        const char *spec_path = NULL;
+        uint8_t uuid[16];
+        int c, r;
+
+        kiln_spec_init(&spec);
+        while ((c = getopt_long(argc, argv, "r:o:s:t:qvh", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'r': opt_rootfs = optarg; break;
+                case 'o': opt_output = optarg; break;
+                case 's': opt_size = optarg; break;
+                case 't': opt_pt = optarg; break;
+                case OPT_NAME: opt_name = optarg; break;
+                case OPT_LABEL: opt_label = optarg; break;
+                case OPT_FS_UUID: opt_uuid = optarg; break;
+                case 'q': verbosity = 0; break;
+                case 'v': verbosity = 2; break;
+                case 'h': usage_build(stdout); return 0;
+                default: usage_build(stderr); return 2;
+                }
+        }
+        if (optind < argc - 1) {
+                fail("build takes at most one spec file, got '%s' and '%s'", argv[optind], argv[optind + 1]);
+                return 2;
+        }
+        if (optind == argc - 1) {
+                size_t len = 0;
+                spec_path = argv[optind];
+                r = read_file(spec_path, KILN_SPEC_MAX_BYTES, &spec_buf, &len);
+                if (r < 0) {
+                        fail("cannot read spec '%s': %s", spec_path,
+                             r == -E2BIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
+                        return 1;
+                }
+                r = kiln_spec_parse(spec_buf, len, spec_path, &spec);
+                if (r < 0) {
+                        fail("%s", kiln_last_error());
+                        return 1;
+                }
+                seed_add(&seed, "spec", spec_buf, len);
+        }
+
+        r = 1;
+        rootfs = opt_rootfs ? strdup(opt_rootfs) : spec_relative(spec_path, spec.rootfs);
+        output = opt_output ? strdup(opt_output) : spec_relative(spec_path, spec.output);
+        if (!rootfs) {
+                fail("no rootfs given (use --rootfs or 'rootfs:' in the spec)");
+                goto out;
+        }
+        if (!output) {
+                fail("no output given (use --output or 'output:' in the spec)");
+                goto out;
+        }
+        bo.rootfs = rootfs;
+        bo.output = output;
+        bo.size = spec.size_set && !spec.size_auto ? spec.size : 0;
+        if (opt_size) {
+                if (!strcmp(opt_size, "auto")) {
+                        bo.size = 0;
+                } else if (parse_size(opt_size, &bo.size) < 0 || bo.size == 0) {
+                        fail("bad --size '%s' (expected a size like 8G, 512M or 'auto')", opt_size);
+                        goto out;
+                }
+                seed_add(&seed, "size", opt_size, strlen(opt_size));
+        }
+        bo.ptable = spec.ptable >= 0 ? spec.ptable : KILN_PTABLE_NONE;
+        if (opt_pt) {
+                int p = kiln_ptable_from_string(opt_pt);
+                if (p < 0) {
+                        fail("bad --partition-table '%s' (expected gpt, mbr or none)", opt_pt);
+                        goto out;
+                }
+                bo.ptable = p;
+                seed_add(&seed, "ptable", opt_pt, strlen(opt_pt));
+        }
+        bo.label = opt_label ? opt_label : spec.fs_label;
+        if (bo.label && strlen(bo.label) > 16) {
+                fail("bad --label '%s': at most 16 bytes", bo.label);
+                goto out;
+        }
+        if (opt_label)
+                seed_add(&seed, "label", opt_label, strlen(opt_label));
+        if (opt_uuid) {
+                if (parse_uuid(opt_uuid, uuid) < 0) {
+                        fail("bad --fs-uuid '%s' (expected a UUID like 01234567-89ab-cdef-0123-456789abcdef)", opt_uuid);
+                        goto out;
+                }
+                bo.fs_uuid = uuid;
+        } else if (spec.fs_uuid_set) {
+                bo.fs_uuid = spec.fs_uuid;
+        }
+        if (opt_name)
+                seed_add(&seed, "name", opt_name, strlen(opt_name));
+        bo.scrub = spec.scrub;
+        if (parse_epoch(&bo.epoch, &bo.reproducible) < 0)
+                goto out;
+        seed_add(&seed, "epoch", &bo.epoch, sizeof(bo.epoch));
+        bo.seed = seed.buf;
+        bo.seed_len = seed.len;
+        const char *fw = getenv("KILN_TEST_FAIL_WRITE");
+        if (fw)
+                bo.fail_write = (unsigned)strtoul(fw, NULL, 10);
+
+        struct progress_state ps = { 0 };
+        clock_gettime(CLOCK_MONOTONIC, &ps.start);
+        if (verbosity > 0 && isatty(STDERR_FILENO)) {
+                bo.progress = show_progress;
+                bo.progress_ud = &ps;
+        }
+        r = kiln_build(&bo, &res);
+        if (ps.shown)
+                fputs("\r\033[K", stderr);
+        if (r < 0) {
+                fail("%s", kiln_last_error());
+                r = 1;
+                goto out;
+        }
+        struct timespec end;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        if (verbosity > 0) {
+                char sz[32], data[32], uuid_s[37], fr[32];
+                format_size(res.size, sz, sizeof(sz));
+                format_size(res.data_bytes, data, sizeof(data));
+                format_size(res.fs.free_blocks * res.fs.block_size, fr, sizeof(fr));
+                format_uuid(res.fs_uuid, uuid_s);
+                printf("kiln: built '%s' in %.2f s\n", output, elapsed(&ps.start, &end));
+                printf("  image:       %s (%" PRIu64 " bytes), partition table: %s\n", sz, res.size,
+                       kiln_ptable_to_string(bo.ptable));
+                printf("  filesystem:  ext4, UUID %s%s%s%s, %s free\n", uuid_s, bo.label ? ", label '" : "",
+                       bo.label ? bo.label : "", bo.label ? "'" : "", fr);
+                printf("  contents:    %" PRIu64 " inodes, %s of file data, %u hash-indexed folders\n", res.files,
+                       data, res.fs.htree_dirs);
+                if (bo.reproducible)
+                        printf("  reproducible: SOURCE_DATE_EPOCH=%lld\n", (long long)bo.epoch);
+                if (res.scrubbed.n == 0) {
+                        printf("  scrubbed:    nothing to remove\n");
+                } else {
+                        printf("  scrubbed:    %zu path%s\n", res.scrubbed.n, res.scrubbed.n == 1 ? "" : "s");
+                        for (size_t i = 0; i < res.scrubbed.n; i++)
+                                printf("    %s\n", res.scrubbed.lines[i]);
+                }
+        }
+        kiln_build_result_free(&res);
+        r = 0;
+out:
+        free(seed.buf);
+        kiln_spec_free(&spec);
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        /* Names in tarballs are bytes; a UTF-8 locale keeps libarchive from
+         * rejecting non-ASCII ones when converting pax (UTF-8) headers. */
+        if (!setlocale(LC_CTYPE, "C.UTF-8"))
+                setlocale(LC_CTYPE, "");
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        const char *cmd = argv[1];
+        if (!strcmp(cmd, "build"))
+                return cmd_build(argc - 1, argv + 1);
+        if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+                printf("kiln %s\n", KILN_VERSION);
+                return 0;
+        }
+        if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+                usage(stdout);
+                return 0;
+        }
+        fail("unknown command '%s' (see 'kiln help')", cmd);
+        return 2;
+}
