@@ -117,6 +117,8 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 kiln_tree_clamp_times(t, o->epoch);
         kiln_tree_finalize(t);
 
+        if (o->progress)
+                o->progress(o->progress_ud, "sizing", t->n_inodes, t->data_bytes);
         uint64_t need;
         if (o->size) {
                 r = kiln_ext4_min_size(t, 0, &need);
@@ -173,6 +175,8 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 kiln_error_prefix(r, "cannot write '%s'", o->output);
                 goto out;
         }
+        if (o->progress)
+                o->progress(o->progress_ud, "syncing", t->n_inodes, t->data_bytes);
         r = kiln_disk_flush(disk);
         if (r < 0) {
                 r = kiln_errorf(r, "cannot write '%s': %s", o->output, strerror(-r));

@@ -319,6 +319,11 @@ int kiln_disk_new_fault(struct kiln_disk *inner, unsigned fail_write, struct kil
         return 0;
 }
 
+unsigned kiln_disk_fault_writes(const struct kiln_disk *d)
+{
+        return d->ops == &fault_ops ? ((const struct fault_disk *)d)->writes : 0;
+}
+
 /* --- slice (a partition of a parent disk) --- */
 
 struct slice_disk {

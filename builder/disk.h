@@ -39,6 +39,8 @@ const uint8_t *kiln_disk_memory_data(const struct kiln_disk *d);
 /* Wraps another disk and fails its Nth write (1-based) with -EIO; the
  * wrapper owns the inner disk. */
 int kiln_disk_new_fault(struct kiln_disk *inner, unsigned fail_write, struct kiln_disk **ret);
+/* How many writes a fault disk has seen (failed ones included). */
+unsigned kiln_disk_fault_writes(const struct kiln_disk *d);
 /* A window [off, off+size) of another disk (a partition); does not own it. */
 int kiln_disk_new_slice(struct kiln_disk *parent, uint64_t off, uint64_t size,
                         struct kiln_disk **ret);

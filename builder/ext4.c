@@ -694,7 +694,13 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
                                 r = kiln_errorf(-EIO, "internal error mapping '%s'", path);
                                 break;
                         }
-                        r = kiln_disk_copy_from_fd(w->disk, srcfd, src_off, (size_t)len, phys);
+                        if (src->data == KILN_DATA_SPOOL && src_off < w->t->spool_mem_len) {
+                                len = MIN(len, w->t->spool_mem_len - src_off);
+                                r = kiln_disk_pwrite(w->disk, w->t->spool_mem + src_off, (size_t)len, phys);
+                        } else {
+                                uint64_t file_off = src->data == KILN_DATA_SPOOL ? src_off - w->t->spool_mem_cap : src_off;
+                                r = kiln_disk_copy_from_fd(w->disk, srcfd, file_off, (size_t)len, phys);
+                        }
                         if (r < 0) {
                                 if (src->data == KILN_DATA_PATH && r != -ENOSPC && !strstr(kiln_last_error(), "injected"))
                                         r = kiln_errorf(r, "cannot copy '%s': %s", path, strerror(-r));

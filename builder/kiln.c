@@ -120,8 +120,10 @@ static void seed_add(struct seed *s, const char *key, const void *val, size_t le
 }
 
 struct progress_state {
-        struct timespec start, last;
-        bool shown;
+        struct timespec start, last, phase_start;
+        const char *phase;
+        bool shown, tty;
+        char phases[512];
 };
 
 static double elapsed(const struct timespec *a, const struct timespec *b)
@@ -136,7 +138,17 @@ static void show_progress(void *ud, const char *phase, uint64_t files, uint64_t 
         char sz[32];
 
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (p->shown && elapsed(&p->last, &now) < 0.1)
+        if (p->phase != phase) {
+                /* Phase durations for -v: where a build spends its time. */
+                if (p->phase) {
+                        size_t l = strlen(p->phases);
+                        snprintf(p->phases + l, sizeof(p->phases) - l, "%s%s %.2f s", l ? ", " : "", p->phase,
+                                 elapsed(&p->phase_start, &now));
+                }
+                p->phase = phase;
+                p->phase_start = now;
+        }
+        if (!p->tty || (p->shown && elapsed(&p->last, &now) < 0.1))
                 return;
         p->last = now;
         p->shown = true;
@@ -294,11 +306,11 @@ static int cmd_build(int argc, char **argv)
 
         struct progress_state ps = { 0 };
         clock_gettime(CLOCK_MONOTONIC, &ps.start);
-        if (verbosity > 0 && isatty(STDERR_FILENO)) {
-                bo.progress = show_progress;
-                bo.progress_ud = &ps;
-        }
+        ps.tty = verbosity > 0 && isatty(STDERR_FILENO);
+        bo.progress = show_progress;
+        bo.progress_ud = &ps;
         r = kiln_build(&bo, &res);
+        show_progress(&ps, "done", 0, 0);
         if (ps.shown)
                 fputs("\r\033[K", stderr);
         if (r < 0) {
@@ -321,6 +333,8 @@ static int cmd_build(int argc, char **argv)
                        bo.label ? bo.label : "", bo.label ? "'" : "", fr);
                 printf("  contents:    %" PRIu64 " inodes, %s of file data, %u hash-indexed folders\n", res.files,
                        data, res.fs.htree_dirs);
+                if (verbosity > 1)
+                        printf("  phases:      %s\n", ps.phases);
                 if (bo.reproducible)
                         printf("  reproducible: SOURCE_DATE_EPOCH=%lld\n", (long long)bo.epoch);
                 if (res.scrubbed.n == 0) {

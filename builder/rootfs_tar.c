@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -19,36 +20,56 @@
 #include "tree.h"
 #include "util.h"
 
+/*
+ * Data lands in anonymous memory while it fits (a quarter of RAM at most),
+ * which costs one copy; past that in an unlinked file beside the output.
+ */
 struct spool {
-        int fd;
-        uint64_t pos;
+        struct kiln_tree *t;
+        const char *dir;
+        uint64_t pos; /* total bytes spooled */
         char buf[1 << 20];
-        size_t fill;
+        size_t fill;  /* buffered for the file part */
 };
 
-static int spool_open(const char *dir, int *ret)
+static uint64_t spool_mem_limit(void)
 {
-        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        const char *env = getenv("KILN_SPOOL_MEMORY");
+        uint64_t lim = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 4 : UINT64_C(1) << 30;
+
+        if (env) {
+                uint64_t v;
+                if (parse_size(env, &v) == 0 || !strcmp(env, "0"))
+                        lim = strcmp(env, "0") ? v : 0;
+        }
+        return lim & ~UINT64_C(4095);
+}
+
+static int spool_open_file(struct spool *s)
+{
+        int fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
         if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
                 char tmpl[4096];
-                snprintf(tmpl, sizeof(tmpl), "%s/.kiln-spool-XXXXXX", dir);
+                snprintf(tmpl, sizeof(tmpl), "%s/.kiln-spool-XXXXXX", s->dir);
                 fd = mkostemp(tmpl, O_CLOEXEC);
                 if (fd >= 0)
                         unlink(tmpl);
         }
         if (fd < 0)
-                return kiln_errorf(-errno, "cannot create a spool file in '%s': %m", dir);
-        *ret = fd;
+                return kiln_errorf(-errno, "cannot create a spool file in '%s': %m", s->dir);
+        s->t->spool_fd = fd;
         return 0;
 }
 
 static int spool_flush(struct spool *s)
 {
         size_t done = 0;
+        uint64_t base = s->pos - s->fill - s->t->spool_mem_cap;
 
         while (done < s->fill) {
-                ssize_t n = pwrite(s->fd, s->buf + done, s->fill - done, (off_t)(s->pos - s->fill + done));
+                ssize_t n = pwrite(s->t->spool_fd, s->buf + done, s->fill - done, (off_t)(base + done));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -62,8 +83,22 @@ static int spool_flush(struct spool *s)
 
 static int spool_write(struct spool *s, const void *buf, size_t len)
 {
+        struct kiln_tree *t = s->t;
         const char *p = buf;
 
+        if (t->spool_mem_len < t->spool_mem_cap) {
+                size_t n = (size_t)MIN((uint64_t)len, t->spool_mem_cap - t->spool_mem_len);
+                memcpy(t->spool_mem + t->spool_mem_len, p, n);
+                t->spool_mem_len += n;
+                s->pos += n;
+                p += n;
+                len -= n;
+        }
+        if (len > 0 && t->spool_fd < 0) {
+                int r = spool_open_file(s);
+                if (r < 0)
+                        return r;
+        }
         while (len > 0) {
                 size_t n = MIN(len, sizeof(s->buf) - s->fill);
                 memcpy(s->buf + s->fill, p, n);
@@ -358,17 +393,24 @@ int kiln_rootfs_read_tar(struct kiln_tree *t, const char *path, const char *spoo
                 r = kiln_errorf(-EBADMSG, "%s", archive_error_string(a));
                 goto out;
         }
-        s = malloc(sizeof(*s));
+        s = calloc(1, sizeof(*s));
         if (!s) {
                 r = -ENOMEM;
                 goto out;
         }
-        s->pos = 0;
-        s->fill = 0;
-        r = spool_open(spool_dir, &s->fd);
-        if (r < 0)
-                goto out;
-        t->spool_fd = s->fd;
+        s->t = t;
+        s->dir = spool_dir;
+        t->spool_mem_cap = spool_mem_limit();
+        if (t->spool_mem_cap) {
+                /* Reserved, not committed: pages appear as data is written. */
+                void *m = mmap(NULL, t->spool_mem_cap, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (m == MAP_FAILED) {
+                        t->spool_mem_cap = 0;
+                } else {
+                        t->spool_mem = m;
+                }
+        }
         r = read_entries(t, a, s);
         if (r >= 0)
                 r = spool_flush(s);

@@ -398,14 +398,15 @@ static int bad_value(const char *file, const struct ynode *v, const char *path,
         return errorf_line(file, v->line, "bad value for '%s': %s (%s)", path, what, why);
 }
 
-/* Sets *ret to the text of a scalar that is not null; else explains. */
-static int scalar_value(const char *file, const struct field *f, const struct ynode *v,
-                        const char *path, const char **ret)
+/* The text of a scalar that is not null, or NULL with the message set. */
+static const char *scalar_text(const char *file, const struct field *f, const struct ynode *v,
+                               const char *path)
 {
-        if (v->type != YNODE_SCALAR || is_null(v))
-                return bad_value(file, v, path, "%s", f->expected);
-        *ret = v->str;
-        return 0;
+        if (v->type != YNODE_SCALAR || is_null(v)) {
+                bad_value(file, v, path, "%s", f->expected);
+                return NULL;
+        }
+        return v->str;
 }
 
 static int parse_string(const char *file, const struct field *f, const struct ynode *v,
@@ -413,12 +414,10 @@ static int parse_string(const char *file, const struct field *f, const struct yn
 {
         size_t max = f->max_len ? f->max_len : MAX_SCALAR;
         char **p = MEMBER(obj, f, char *);
-        const char *s;
-        int r;
+        const char *s = scalar_text(file, f, v, path);
 
-        r = scalar_value(file, f, v, path, &s);
-        if (r < 0)
-                return r;
+        if (!s)
+                return -EBADMSG;
         if (v->len > max)
                 return bad_value(file, v, path, "longer than %zu bytes", max);
         if (f->valid && !f->valid(s))
@@ -445,30 +444,28 @@ static int bool_word(const char *s)
         return -EINVAL;
 }
 
+/* Returns 1 or 0, or a negative errno with the message set. */
 static int parse_bool_value(const char *file, const struct field *f, const struct ynode *v,
-                            const char *path, int *ret)
+                            const char *path)
 {
-        const char *s;
-        int r;
+        const char *s = scalar_text(file, f, v, path);
+        int b;
 
-        r = scalar_value(file, f, v, path, &s);
-        if (r < 0)
-                return r;
-        r = bool_word(s);
-        if (r < 0)
+        if (!s)
+                return -EBADMSG;
+        b = bool_word(s);
+        if (b < 0)
                 return bad_value(file, v, path, "%s", f->expected);
-        *ret = r;
-        return 0;
+        return b;
 }
 
 static int parse_bool(const char *file, const struct field *f, const struct ynode *v,
                       const char *path, void *obj)
 {
-        int b, r;
+        int b = parse_bool_value(file, f, v, path);
 
-        r = parse_bool_value(file, f, v, path, &b);
-        if (r < 0)
-                return r;
+        if (b < 0)
+                return b;
         *MEMBER(obj, f, bool) = b;
         return 0;
 }
@@ -477,7 +474,12 @@ static int parse_bool(const char *file, const struct field *f, const struct ynod
 static int parse_tristate(const char *file, const struct field *f, const struct ynode *v,
                           const char *path, void *obj)
 {
-        return parse_bool_value(file, f, v, path, MEMBER(obj, f, int));
+        int b = parse_bool_value(file, f, v, path);
+
+        if (b < 0)
+                return b;
+        *MEMBER(obj, f, int) = b;
+        return 0;
 }
 
 static void enum_names(const struct enum_desc *d, char *buf, size_t size)
@@ -530,12 +532,10 @@ static int parse_decimal(const char *s, uint64_t max, uint64_t *ret)
 static int parse_integer(const char *file, const struct field *f, const struct ynode *v,
                          const char *path, uint64_t *ret)
 {
-        const char *s;
-        int r;
+        const char *s = scalar_text(file, f, v, path);
 
-        r = scalar_value(file, f, v, path, &s);
-        if (r < 0)
-                return r;
+        if (!s)
+                return -EBADMSG;
         if (parse_decimal(s, f->max, ret) < 0)
                 return bad_value(file, v, path, "%s", f->expected);
         return 0;
@@ -550,7 +550,7 @@ static int parse_u64(const char *file, const struct field *f, const struct ynode
 static int parse_u32(const char *file, const struct field *f, const struct ynode *v,
                      const char *path, void *obj)
 {
-        uint64_t n;
+        uint64_t n = 0;
         int r;
 
         r = parse_integer(file, f, v, path, &n);
@@ -564,14 +564,12 @@ static int parse_u32(const char *file, const struct field *f, const struct ynode
 static int parse_spec_size(const char *file, const struct field *f, const struct ynode *v,
                            const char *path, void *obj)
 {
+        const char *s = scalar_text(file, f, v, path);
         struct kiln_spec *spec = obj;
-        const char *s;
         uint64_t size;
-        int r;
 
-        r = scalar_value(file, f, v, path, &s);
-        if (r < 0)
-                return r;
+        if (!s)
+                return -EBADMSG;
         if (!strcmp(s, "auto")) {
                 spec->size = 0;
                 spec->size_auto = spec->size_set = true;
@@ -594,13 +592,11 @@ static int parse_spec_size(const char *file, const struct field *f, const struct
 static int parse_spec_uuid(const char *file, const struct field *f, const struct ynode *v,
                            const char *path, void *obj)
 {
+        const char *s = scalar_text(file, f, v, path);
         struct kiln_spec *spec = obj;
-        const char *s;
-        int r;
 
-        r = scalar_value(file, f, v, path, &s);
-        if (r < 0)
-                return r;
+        if (!s)
+                return -EBADMSG;
         if (parse_uuid(s, spec->fs_uuid) < 0)
                 return bad_value(file, v, path, "%s", f->expected);
         spec->fs_uuid_set = true;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +168,8 @@ void kiln_tree_free(struct kiln_tree *t)
         free(t->hash);
         if (t->spool_fd >= 0)
                 close(t->spool_fd);
+        if (t->spool_mem)
+                munmap(t->spool_mem, t->spool_mem_cap);
         if (t->src_dirfd >= 0)
                 close(t->src_dirfd);
         free(p);

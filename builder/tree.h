@@ -29,7 +29,7 @@ struct kiln_segment {
 enum kiln_data_kind {
         KILN_DATA_NONE,  /* not a regular file, or empty */
         KILN_DATA_PATH,  /* read from src_path (relative to the rootfs folder) */
-        KILN_DATA_SPOOL, /* segments point into the tree's spool file */
+        KILN_DATA_SPOOL, /* segments point into the tree's spool */
 };
 
 struct kiln_inode {
@@ -64,6 +64,10 @@ struct kiln_dentry {
 
 struct kiln_tree {
         struct kiln_dentry *root;
+        /* The spool: tarball data, in memory up to spool_mem_cap bytes, then
+         * in an unlinked file (offsets past spool_mem_cap, shifted down). */
+        uint8_t *spool_mem;
+        uint64_t spool_mem_cap, spool_mem_len;
         int spool_fd;        /* -1 when unused */
         int src_dirfd;       /* the rootfs folder, for KILN_DATA_PATH; -1 when unused */
         size_t n_dentries, n_inodes;
