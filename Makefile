@@ -16,7 +16,7 @@ WARN := -std=gnu11 -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wshadow -Wvla 
 ifeq ($(DEVELOPER),1)
 WARN += -Werror
 endif
-KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder
+KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder -Iboot
 ALL_CFLAGS = $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 LIBS := -lext2fs -lcom_err -larchive -lyaml -lcrypto -lz -lzstd
 
@@ -38,6 +38,12 @@ LIBKILN_SRCS := \
 	builder/rootfs_tar.c \
 	builder/scrub.c \
 	builder/ext4.c \
+	builder/exec.c \
+	builder/json.c \
+	builder/ptable.c \
+	builder/fat.c \
+	builder/metadata.c \
+	boot/grub.c \
 	builder/build.c
 
 KILN_SRCS := builder/kiln.c

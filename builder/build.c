@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The build, in one direction: read the rootfs into a tree, scrub it, add
+ * what booting needs (menu, GRUB modules, fstab line), size the disk, then
+ * write the root filesystem, the ESP, the partition table and GRUB's boot
+ * code into a temporary file that is renamed into place with its metadata.
+ */
 #include "build.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +18,9 @@
 #include <unistd.h>
 
 #include "disk.h"
+#include "fat.h"
+#include "grub.h"
+#include "metadata.h"
 #include "tree.h"
 #include "util.h"
 
@@ -18,10 +28,29 @@
  * of the tree, if more): enough to boot, log and install a package before
  * first boot grows the volume. */
 #define AUTO_HEADROOM (UINT64_C(64) << 20)
+#define MIB (UINT64_C(1) << 20)
 
-struct progress_ctx {
+struct build {
         const struct kiln_build_opts *o;
+        struct kiln_build_result res;
+        struct kiln_tree *t;
+        char *outdir;
+        time_t now;
+        struct timespec when;
+        /* boot pieces, made before the filesystem is written */
+        struct kiln_kernel kernel;
+        uint8_t *core_img, *boot_img;
+        size_t core_len;
+        struct kiln_fat *esp;
+        /* temporaries */
+        char *tmp_image, *tmp_json, *tmp_kjson;
 };
+
+static void phase(struct build *b, const char *name)
+{
+        if (b->o->progress)
+                b->o->progress(b->o->progress_ud, name, b->t ? b->t->n_inodes : 0, b->t ? b->t->data_bytes : 0);
+}
 
 static void ext4_progress(void *ud, uint64_t files, uint64_t bytes)
 {
@@ -47,7 +76,7 @@ static int read_rootfs(struct kiln_tree *t, const char *rootfs, const char *spoo
         return 0;
 }
 
-static int open_temp(const char *output, char **ret_path, int *ret_fd)
+static int open_temp(const char *output, const char *suffix, char **ret_path, int *ret_fd)
 {
         _cleanup_free_ char *dup1 = strdup(output), *dup2 = strdup(output);
         char *path;
@@ -55,7 +84,7 @@ static int open_temp(const char *output, char **ret_path, int *ret_fd)
 
         if (!dup1 || !dup2)
                 return -ENOMEM;
-        if (asprintf(&path, "%s/.%s.kiln-XXXXXX", dirname(dup1), basename(dup2)) < 0)
+        if (asprintf(&path, "%s/.%s%s.kiln-XXXXXX", dirname(dup1), basename(dup2), suffix) < 0)
                 return -ENOMEM;
         fd = mkostemp(path, O_CLOEXEC);
         if (fd < 0) {
@@ -63,12 +92,36 @@ static int open_temp(const char *output, char **ret_path, int *ret_fd)
                 free(path);
                 return r;
         }
-        /* mkostemp makes 0600; an image is as readable as any new file. */
+        /* mkostemp makes 0600; outputs are as readable as any new file. */
         mode_t um = umask(0);
         umask(um);
         fchmod(fd, 0666 & ~um);
         *ret_path = path;
         *ret_fd = fd;
+        return 0;
+}
+
+static int write_text_temp(const char *output, const char *suffix, const char *text, char **ret_path)
+{
+        int fd, r;
+        size_t len = strlen(text), done = 0;
+
+        r = open_temp(output, suffix, ret_path, &fd);
+        if (r < 0)
+                return r;
+        while (done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = kiln_errorf(-errno, "cannot write metadata for '%s': %m", output);
+                        close(fd);
+                        return r;
+                }
+                done += (size_t)n;
+        }
+        if (close(fd) < 0)
+                return kiln_errorf(-errno, "cannot write metadata for '%s': %m", output);
         return 0;
 }
 
@@ -78,87 +131,477 @@ static char *dir_of(const char *path)
         return d ? strdup(dirname(d)) : NULL;
 }
 
-int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
+/* ---------- UUIDs ---------- */
+
+static void make_uuid(const struct kiln_build_opts *o, const char *purpose, uint8_t ret[16])
 {
-        struct kiln_tree *t = NULL;
-        struct kiln_disk *disk = NULL;
-        struct kiln_build_result res = { 0 };
-        _cleanup_free_ char *tmp = NULL, *outdir = NULL;
-        _cleanup_close_ int fd = -1;
-        time_t now = o->reproducible ? o->epoch : time(NULL);
+        if (o->reproducible)
+                derive_uuid(o->seed, o->seed_len, purpose, ret);
+        else
+                random_uuid(ret);
+}
+
+/* ---------- boot preparation ---------- */
+
+static const char *distro_name(struct kiln_tree *t, char *buf, size_t len)
+{
+        struct kiln_dentry *d;
+        uint8_t *data;
+        size_t n;
+
+        snprintf(buf, len, "Linux");
+        if ((kiln_tree_lookup(t, "etc/os-release", &d) < 0 && kiln_tree_lookup(t, "usr/lib/os-release", &d) < 0) ||
+            !S_ISREG(d->inode->mode) || kiln_tree_read_file(t, d->inode, 65536, &data, &n) < 0)
+                return buf;
+        for (char *line = (char *)data; line && *line;) {
+                char *next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (!strncmp(line, "PRETTY_NAME=", 12)) {
+                        char *v = line + 12;
+                        size_t l = strlen(v);
+                        if (l >= 2 && (v[0] == '"' || v[0] == '\'') && v[l - 1] == v[0]) {
+                                v[l - 1] = 0;
+                                v++;
+                        }
+                        /* The title sits inside single quotes in grub.cfg. */
+                        size_t o = 0;
+                        for (; *v && o + 1 < len; v++)
+                                if (*v != '\'' && *v != '\\')
+                                        buf[o++] = *v;
+                        buf[o] = 0;
+                }
+                line = next;
+        }
+        free(data);
+        return buf;
+}
+
+/* Root must be mounted read-write after boot; images from debootstrap
+ * carry a placeholder fstab, so add the root (and ESP) lines if missing. */
+static int ensure_fstab(struct build *b, const char *fs_uuid, const char *esp_uuid)
+{
+        struct kiln_dentry *d;
+        uint8_t *old = NULL;
+        size_t old_len = 0;
+        char *text = NULL;
+        mode_t mode = 0644;
         int r;
 
-        if (o->ptable != KILN_PTABLE_NONE)
-                return kiln_errorf(-EOPNOTSUPP, "partition table '%s' is not supported yet; use --partition-table none",
-                                   kiln_ptable_to_string(o->ptable));
-        if (o->size % 4096)
-                return kiln_errorf(-EINVAL, "image size %llu is not a multiple of 4096 bytes",
-                                   (unsigned long long)o->size);
-        outdir = dir_of(o->output);
-        if (!outdir)
+        if (kiln_tree_lookup(b->t, "etc/fstab", &d) == 0 && S_ISREG(d->inode->mode)) {
+                r = kiln_tree_read_file(b->t, d->inode, 1 << 20, &old, &old_len);
+                if (r < 0)
+                        return kiln_error_prefix(r, "reading /etc/fstab");
+                mode = d->inode->mode & 07777;
+                for (char *line = (char *)old; line && *line;) {
+                        char *next = strchr(line, '\n');
+                        char spec[512], mnt[512];
+                        if (line[0] != '#' && sscanf(line, "%511s %511s", spec, mnt) == 2 && !strcmp(mnt, "/")) {
+                                free(old);
+                                return 0;
+                        }
+                        line = next ? next + 1 : NULL;
+                }
+        }
+        char esp_line[160] = "";
+        if (esp_uuid)
+                snprintf(esp_line, sizeof(esp_line), "UUID=%s /boot/efi vfat umask=0077 0 2\n", esp_uuid);
+        if (asprintf(&text, "%.*s%s# added by kiln\nUUID=%s / ext4 rw,discard,errors=remount-ro 0 1\n%s", (int)old_len,
+                     old ? (char *)old : "", old_len && old[old_len - 1] != '\n' ? "\n" : "", fs_uuid, esp_line) < 0) {
+                free(old);
                 return -ENOMEM;
-        struct stat st;
-        if (stat(outdir, &st) < 0 || !S_ISDIR(st.st_mode))
-                return kiln_errorf(-ENOENT, "cannot write output '%s': folder '%s' does not exist", o->output, outdir);
+        }
+        free(old);
+        r = kiln_tree_put_file(b->t, "etc/fstab", mode, text, strlen(text), b->when, NULL);
+        free(text);
+        b->res.fstab_added = true;
+        return r;
+}
 
-        r = kiln_tree_new(&t);
+static int add_grub_defaults(struct build *b)
+{
+        char *text;
+        const char *cmdline = b->o->kernel_cmdline ? b->o->kernel_cmdline : "";
+        int r;
+
+        if (asprintf(&text,
+                     "# Written by kiln: keeps the menu update-grub makes reachable on a serial console.\n"
+                     "GRUB_TIMEOUT=1\n"
+                     "GRUB_CMDLINE_LINUX=\"console=tty0 console=ttyS0,115200%s%s\"\n"
+                     "GRUB_TERMINAL=\"console serial\"\n"
+                     "GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n",
+                     *cmdline ? " " : "", cmdline) < 0)
+                return -ENOMEM;
+        r = kiln_tree_put_file(b->t, "etc/default/grub.d/kiln.cfg", 0644, text, strlen(text), b->when, NULL);
+        free(text);
+        return r;
+}
+
+static int prepare_bios(struct build *b, const char *fs_uuid, const char *part)
+{
+        static const char *const modules[] = { "biosdisk", "part_gpt", "part_msdos", "ext2", "search_fs_uuid", NULL };
+        struct kiln_grub_dir d;
+        char early[256], prefix[64];
+        size_t blen;
+        int r;
+
+        r = kiln_grub_locate(b->t, "i386-pc", b->outdir, &d);
         if (r < 0)
                 return r;
-        t->default_time = (struct timespec){ now, 0 };
-        if (o->progress)
-                o->progress(o->progress_ud, "reading", 0, 0);
-        r = read_rootfs(t, o->rootfs, outdir);
+        snprintf(b->res.grub_bios, sizeof(b->res.grub_bios), "%s", d.from_rootfs ? "rootfs /usr/lib/grub/i386-pc" : "build host /usr/lib/grub/i386-pc");
+        /* The prefix names only the partition: GRUB takes the disk it was
+         * booted from, as grub-install's core images do.  The search makes
+         * it robust against a moved root partition. */
+        snprintf(prefix, sizeof(prefix), "(,%s)/boot/grub", part);
+        snprintf(early, sizeof(early), "search.fs_uuid %s root\nset prefix=($root)/boot/grub\n", fs_uuid);
+        r = kiln_grub_mkimage(&d, "i386-pc", prefix, early, modules, b->outdir, &b->core_img, &b->core_len);
+        if (r >= 0)
+                r = kiln_grub_read(&d, "boot.img", &b->boot_img, &blen);
+        if (r >= 0 && blen != 512)
+                r = kiln_errorf(-EINVAL, "GRUB's boot.img in '%s' is %zu bytes, not 512", d.path, blen);
+        if (r >= 0)
+                r = kiln_grub_copy_modules(b->t, &d, "i386-pc", b->when);
+        if (r >= 0)
+                r = kiln_tree_put_file(b->t, "boot/grub/i386-pc/core.img", 0644, b->core_img, b->core_len, b->when, NULL);
+        kiln_grub_dir_free(&d);
+        return r;
+}
+
+static int esp_add_tree_file(struct build *b, const char *tree_path, const char *esp_path)
+{
+        struct kiln_dentry *d;
+        uint8_t *data;
+        size_t len;
+        int r;
+
+        if (kiln_tree_lookup(b->t, tree_path, &d) < 0 || !S_ISREG(d->inode->mode))
+                return -ENOENT;
+        r = kiln_tree_read_file(b->t, d->inode, 64u << 20, &data, &len);
+        if (r < 0)
+                return r;
+        r = kiln_fat_add_file(b->esp, esp_path, data, len);
+        free(data);
+        return r;
+}
+
+static int prepare_efi(struct build *b, const char *fs_uuid, const char *part)
+{
+        static const char *const modules[] = { "part_gpt", "part_msdos", "ext2", "fat", "search", "search_fs_uuid",
+                                                "normal", "configfile", "linux", "echo", "test", "gzio", "efi_gop",
+                                                "serial", "terminal", NULL };
+        char cfg[256], prefix[64];
+        uint8_t *img;
+        size_t len;
+        int r;
+
+        r = kiln_fat_new(&b->esp);
+        if (r < 0)
+                return r;
+        snprintf(cfg, sizeof(cfg), "search.fs_uuid %s root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n",
+                 fs_uuid);
+
+        /* Debian's signed shim and GRUB, when the rootfs has them, so the
+         * image boots with Secure Boot enforcing.  That GRUB looks for its
+         * config in /EFI/debian (built-in prefix) and beside itself. */
+        if (esp_add_tree_file(b, "usr/lib/shim/shimx64.efi.signed", "EFI/BOOT/BOOTX64.EFI") == 0) {
+                r = esp_add_tree_file(b, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", "EFI/BOOT/grubx64.efi");
+                if (r < 0)
+                        return r == -ENOENT ? kiln_errorf(-ENOENT, "the rootfs has shim-signed but not grub-efi-amd64-signed "
+                                                                    "(/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed)")
+                                            : r;
+                esp_add_tree_file(b, "usr/lib/shim/mmx64.efi.signed", "EFI/BOOT/mmx64.efi");
+                r = kiln_fat_add_file(b->esp, "EFI/BOOT/grub.cfg", cfg, strlen(cfg));
+                if (r >= 0)
+                        r = kiln_fat_add_file(b->esp, "EFI/debian/grub.cfg", cfg, strlen(cfg));
+                snprintf(b->res.grub_efi, sizeof(b->res.grub_efi), "rootfs shim-signed + grub-efi-amd64-signed (Secure Boot)");
+                return r;
+        }
+
+        struct kiln_grub_dir d;
+        r = kiln_grub_locate(b->t, "x86_64-efi", b->outdir, &d);
+        if (r < 0)
+                return r;
+        snprintf(b->res.grub_efi, sizeof(b->res.grub_efi), "%s", d.from_rootfs ? "rootfs /usr/lib/grub/x86_64-efi" : "build host /usr/lib/grub/x86_64-efi");
+        snprintf(prefix, sizeof(prefix), "(,%s)/boot/grub", part);
+        snprintf(cfg, sizeof(cfg), "search.fs_uuid %s root\nset prefix=($root)/boot/grub\n", fs_uuid);
+        r = kiln_grub_mkimage(&d, "x86_64-efi", prefix, cfg, modules, b->outdir, &img, &len);
+        if (r >= 0) {
+                r = kiln_fat_add_file(b->esp, "EFI/BOOT/BOOTX64.EFI", img, len);
+                free(img);
+        }
+        if (r >= 0)
+                r = kiln_grub_copy_modules(b->t, &d, "x86_64-efi", b->when);
+        kiln_grub_dir_free(&d);
+        return r;
+}
+
+static int prepare_boot(struct build *b, struct kiln_layout *uuids)
+{
+        const struct kiln_build_opts *o = b->o;
+        char fs_uuid[37], partuuid[40], esp_uuid[16], distro[128], part[16];
+        int r;
+
+        r = kiln_find_kernel(b->t, o->kernel, &b->kernel);
+        if (r < 0)
+                return r;
+        snprintf(b->res.kernel, sizeof(b->res.kernel), "%s", b->kernel.version);
+        format_uuid(b->res.fs_uuid, fs_uuid);
+
+        /* GUIDs and the MBR signature do not depend on the disk's size. */
+        make_uuid(o, "disk-guid", uuids->disk_guid);
+        uint8_t sig[16];
+        make_uuid(o, "mbr-signature", sig);
+        uuids->mbr_signature = (uint32_t)sig[0] | (uint32_t)sig[1] << 8 | (uint32_t)sig[2] << 16 | (uint32_t)sig[3] << 24;
+        uuids->kind = o->ptable;
+        struct kiln_part root = { .number = 1 };
+        make_uuid(o, "partition-root", root.uuid);
+        kiln_part_uuid_string(uuids, &root, partuuid);
+        snprintf(part, sizeof(part), "%s1", o->ptable == KILN_PTABLE_GPT ? "gpt" : "msdos");
+
+        struct kiln_grub_cfg gc = {
+                .distro = distro_name(b->t, distro, sizeof(distro)),
+                .kernel = &b->kernel,
+                .fs_uuid = fs_uuid,
+                .root_partuuid = partuuid,
+                .cmdline = o->kernel_cmdline,
+        };
+        char *cfg = kiln_grub_cfg(&gc);
+        if (!cfg)
+                return -ENOMEM;
+        r = kiln_tree_put_file(b->t, "boot/grub/grub.cfg", 0644, cfg, strlen(cfg), b->when, NULL);
+        free(cfg);
+        if (r >= 0)
+                r = add_grub_defaults(b);
+        bool efi = o->ptable == KILN_PTABLE_GPT && o->boot_mode != KILN_BOOT_LEGACY_BIOS;
+        if (r >= 0) {
+                /* The FAT volume id doubles as the ESP's filesystem UUID. */
+                uint8_t v[16];
+                make_uuid(o, "esp-volume-id", v);
+                snprintf(esp_uuid, sizeof(esp_uuid), "%02X%02X-%02X%02X", v[3], v[2], v[1], v[0]);
+                r = ensure_fstab(b, fs_uuid, efi ? esp_uuid : NULL);
+        }
+        if (r >= 0 && o->boot_mode != KILN_BOOT_UEFI)
+                r = prepare_bios(b, fs_uuid, part);
+        if (r >= 0 && efi)
+                r = prepare_efi(b, fs_uuid, part);
+        return r;
+}
+
+/* ---------- sizes ---------- */
+
+static int size_disk(struct build *b, uint64_t *ret_disk)
+{
+        const struct kiln_build_opts *o = b->o;
+        uint64_t overhead = kiln_layout_overhead(o->ptable, o->boot_mode), need;
+        int r;
+
+        if (o->size) {
+                r = kiln_ext4_min_size(b->t, 0, &need);
+                if (r < 0)
+                        return r;
+                if (need + overhead > o->size) {
+                        char have_s[32], need_s[32];
+                        format_size(o->size, have_s, sizeof(have_s));
+                        format_size(need + overhead, need_s, sizeof(need_s));
+                        return kiln_errorf(-ENOSPC, "image too small: the tree needs at least %s (%llu bytes), size is %s",
+                                           need_s, (unsigned long long)(need + overhead), have_s);
+                }
+                *ret_disk = o->size;
+                return 0;
+        }
+        r = kiln_ext4_min_size(b->t, MAX(AUTO_HEADROOM, b->t->data_bytes / 10), &need);
+        if (r < 0)
+                return r;
+        *ret_disk = ROUND_UP(need + overhead, MIB);
+        return 0;
+}
+
+static int digest_file(int fd, uint64_t size, char hex[65])
+{
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint8_t md[32];
+        unsigned int mdlen;
+        size_t bufsz = 4 << 20;
+        uint8_t *buf = malloc(bufsz);
+        int r = 0;
+
+        if (!ctx || !buf) {
+                EVP_MD_CTX_free(ctx);
+                free(buf);
+                return -ENOMEM;
+        }
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        for (uint64_t off = 0; off < size;) {
+                ssize_t n = pread(fd, buf, (size_t)MIN(bufsz, size - off), (off_t)off);
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO;
+                        break;
+                }
+                EVP_DigestUpdate(ctx, buf, (size_t)n);
+                off += (uint64_t)n;
+        }
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        free(buf);
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        return r;
+}
+
+/* ---------- the build ---------- */
+
+static int write_image(struct build *b, struct kiln_disk *disk, const struct kiln_ext4_opts *eo)
+{
+        const struct kiln_build_opts *o = b->o;
+        struct kiln_layout *l = &b->res.layout;
+        struct kiln_disk *slice = NULL;
+        int r;
+
+        if (o->ptable == KILN_PTABLE_NONE)
+                return kiln_ext4_write(disk, b->t, eo, &b->res.fs);
+
+        const struct kiln_part *root = kiln_layout_find(l, KILN_PART_ROOT);
+        r = kiln_disk_new_slice(disk, root->start * KILN_SECTOR, root->size * KILN_SECTOR / 4096 * 4096, &slice);
+        if (r < 0)
+                return r;
+        r = kiln_ext4_write(slice, b->t, eo, &b->res.fs);
+        kiln_disk_free(slice);
+        if (r < 0)
+                return r;
+
+        const struct kiln_part *esp = kiln_layout_find(l, KILN_PART_ESP);
+        if (esp && b->esp) {
+                phase(b, "esp");
+                uint8_t v[16];
+                make_uuid(o, "esp-volume-id", v);
+                struct kiln_fat_opts fo = {
+                        .label = "EFI",
+                        .volume_id = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24,
+                        .mtime = b->now,
+                        .hidden_sectors = (uint32_t)esp->start,
+                };
+                r = kiln_disk_new_slice(disk, esp->start * KILN_SECTOR, esp->size * KILN_SECTOR, &slice);
+                if (r < 0)
+                        return r;
+                r = kiln_fat_write(b->esp, slice, &fo, NULL);
+                kiln_disk_free(slice);
+                if (r < 0)
+                        return kiln_error_prefix(r, "writing the EFI system partition");
+        }
+        phase(b, "partitions");
+        r = kiln_ptable_write(disk, l);
+        if (r < 0)
+                return kiln_error_prefix(r, "writing the partition table");
+        if (b->core_img) {
+                r = kiln_grub_install_bios(disk, l, b->core_img, b->core_len, b->boot_img);
+                if (r < 0)
+                        return kiln_error_prefix(r, "installing GRUB for BIOS");
+        }
+        return 0;
+}
+
+static void build_free(struct build *b)
+{
+        if (b->tmp_image)
+                unlink(b->tmp_image);
+        if (b->tmp_json)
+                unlink(b->tmp_json);
+        if (b->tmp_kjson)
+                unlink(b->tmp_kjson);
+        free(b->tmp_image);
+        free(b->tmp_json);
+        free(b->tmp_kjson);
+        free(b->core_img);
+        free(b->boot_img);
+        kiln_fat_free(b->esp);
+        kiln_tree_free(b->t);
+        free(b->outdir);
+        kiln_scrub_report_free(&b->res.scrubbed);
+}
+
+int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
+{
+        struct build b = { .o = o };
+        struct kiln_disk *disk = NULL;
+        _cleanup_close_ int fd = -1;
+        char *json = NULL;
+        int r;
+
+        b.now = o->reproducible ? o->epoch : time(NULL);
+        b.when = (struct timespec){ b.now, 0 };
+        if (o->size % KILN_SECTOR)
+                return kiln_errorf(-EINVAL, "image size %llu is not a multiple of 512 bytes", (unsigned long long)o->size);
+        if (o->ptable == KILN_PTABLE_NONE && o->size % 4096)
+                return kiln_errorf(-EINVAL, "image size %llu is not a multiple of 4096 bytes", (unsigned long long)o->size);
+        if (o->ptable == KILN_PTABLE_MBR && o->boot_mode != KILN_BOOT_LEGACY_BIOS)
+                return kiln_errorf(-EINVAL, "an MBR disk boots only in legacy-bios mode, not '%s' (use --partition-table gpt)",
+                                   kiln_boot_mode_to_string(o->boot_mode));
+        b.outdir = dir_of(o->output);
+        if (!b.outdir)
+                return -ENOMEM;
+        struct stat st;
+        if (stat(b.outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                r = kiln_errorf(-ENOENT, "cannot write output '%s': folder '%s' does not exist", o->output, b.outdir);
+                goto out;
+        }
+
+        r = kiln_tree_new(&b.t);
         if (r < 0)
                 goto out;
-        r = kiln_scrub(t, &o->scrub, &res.scrubbed);
+        b.t->default_time = b.when;
+        phase(&b, "reading");
+        r = read_rootfs(b.t, o->rootfs, b.outdir);
+        if (r < 0)
+                goto out;
+        r = kiln_scrub(b.t, &o->scrub, &b.res.scrubbed);
         if (r < 0)
                 goto out;
         if (o->reproducible)
-                kiln_tree_clamp_times(t, o->epoch);
-        kiln_tree_finalize(t);
+                kiln_tree_clamp_times(b.t, o->epoch);
 
-        if (o->progress)
-                o->progress(o->progress_ud, "sizing", t->n_inodes, t->data_bytes);
-        uint64_t need;
-        if (o->size) {
-                r = kiln_ext4_min_size(t, 0, &need);
-                if (r < 0)
-                        goto out;
-                if (need > o->size) {
-                        char have_s[32], need_s[32];
-                        format_size(o->size, have_s, sizeof(have_s));
-                        format_size(need, need_s, sizeof(need_s));
-                        r = kiln_errorf(-ENOSPC, "image too small: the tree needs at least %s (%llu bytes), size is %s",
-                                        need_s, (unsigned long long)need, have_s);
-                        goto out;
-                }
-                res.size = o->size;
-        } else {
-                r = kiln_ext4_min_size(t, MAX(AUTO_HEADROOM, t->data_bytes / 10), &res.size);
+        if (o->fs_uuid)
+                memcpy(b.res.fs_uuid, o->fs_uuid, 16);
+        else
+                make_uuid(o, "ext4-uuid", b.res.fs_uuid);
+        struct kiln_layout ids = { 0 };
+        if (o->ptable != KILN_PTABLE_NONE) {
+                phase(&b, "boot loader");
+                r = prepare_boot(&b, &ids);
                 if (r < 0)
                         goto out;
         }
+        kiln_tree_finalize(b.t);
 
-        struct kiln_ext4_opts eo = { .label = o->label, .now = now };
-        if (o->fs_uuid)
-                memcpy(eo.uuid, o->fs_uuid, 16);
-        else if (o->reproducible)
-                derive_uuid(o->seed, o->seed_len, "ext4-uuid", eo.uuid);
-        else
-                random_uuid(eo.uuid);
-        if (o->reproducible)
-                derive_uuid(o->seed, o->seed_len, "ext4-hash-seed", eo.hash_seed);
-        else
-                random_uuid(eo.hash_seed);
+        phase(&b, "sizing");
+        r = size_disk(&b, &b.res.size);
+        if (r < 0)
+                goto out;
+        if (o->ptable != KILN_PTABLE_NONE) {
+                r = kiln_layout_plan(o->ptable, o->boot_mode, o->arch, b.res.size, &b.res.layout);
+                if (r < 0)
+                        goto out;
+                b.res.layout.mbr_signature = ids.mbr_signature;
+                memcpy(b.res.layout.disk_guid, ids.disk_guid, 16);
+                for (size_t i = 0; i < b.res.layout.n_parts; i++) {
+                        static const char *const purpose[] = { [KILN_PART_ROOT] = "partition-root",
+                                                               [KILN_PART_BIOS_BOOT] = "partition-bios-boot",
+                                                               [KILN_PART_ESP] = "partition-esp" };
+                        make_uuid(o, purpose[b.res.layout.parts[i].role], b.res.layout.parts[i].uuid);
+                }
+        }
+
+        struct kiln_ext4_opts eo = { .label = o->label, .now = b.now };
+        memcpy(eo.uuid, b.res.fs_uuid, 16);
+        make_uuid(o, "ext4-hash-seed", eo.hash_seed);
         if (o->progress) {
                 eo.progress = ext4_progress;
                 eo.progress_ud = (void *)o;
         }
 
-        r = open_temp(o->output, &tmp, &fd);
+        r = open_temp(o->output, "", &b.tmp_image, &fd);
         if (r < 0)
                 goto out;
-        r = kiln_disk_new_file(fd, res.size, &disk);
+        r = kiln_disk_new_file(fd, b.res.size, &disk);
         if (r < 0) {
                 r = kiln_errorf(r, "cannot size output '%s': %s", o->output, strerror(-r));
                 goto out;
@@ -170,35 +613,63 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                         goto out;
                 disk = f;
         }
-        r = kiln_ext4_write(disk, t, &eo, &res.fs);
+        phase(&b, "writing");
+        r = write_image(&b, disk, &eo);
         if (r < 0) {
                 kiln_error_prefix(r, "cannot write '%s'", o->output);
                 goto out;
         }
-        if (o->progress)
-                o->progress(o->progress_ud, "syncing", t->n_inodes, t->data_bytes);
+        phase(&b, "syncing");
         r = kiln_disk_flush(disk);
         if (r < 0) {
                 r = kiln_errorf(r, "cannot write '%s': %s", o->output, strerror(-r));
                 goto out;
         }
-        if (rename(tmp, o->output) < 0) {
-                r = kiln_errorf(-errno, "cannot rename into '%s': %m", o->output);
+        phase(&b, "digest");
+        r = digest_file(fd, b.res.size, b.res.digest);
+        if (r < 0) {
+                r = kiln_errorf(r, "cannot read back '%s': %s", b.tmp_image, strerror(-r));
                 goto out;
         }
-        free(tmp);
-        tmp = NULL;
-        memcpy(res.fs_uuid, eo.uuid, 16);
-        res.files = t->n_inodes;
-        res.data_bytes = t->data_bytes;
-        *ret = res;
-        res.scrubbed = (struct kiln_scrub_report){ 0 };
+
+        /* Metadata first, image last: the image appears only with its JSON. */
+        char *jpath = NULL, *kpath = NULL;
+        if (asprintf(&jpath, "%s.json", o->output) < 0 || asprintf(&kpath, "%s.kiln.json", o->output) < 0) {
+                free(jpath);
+                r = -ENOMEM;
+                goto out;
+        }
+        r = kiln_metadata_register_image(o, &b.res, &json);
+        if (r >= 0)
+                r = write_text_temp(jpath, "", json, &b.tmp_json);
+        free(json);
+        json = NULL;
+        if (r >= 0)
+                r = kiln_metadata_kiln(o, &b.res, &json);
+        if (r >= 0)
+                r = write_text_temp(kpath, "", json, &b.tmp_kjson);
+        free(json);
+        if (r >= 0 && (rename(b.tmp_json, jpath) < 0 || rename(b.tmp_kjson, kpath) < 0 ||
+                       rename(b.tmp_image, o->output) < 0)) {
+                r = kiln_errorf(-errno, "cannot rename into '%s': %m", o->output);
+                unlink(jpath);
+                unlink(kpath);
+        }
+        free(jpath);
+        free(kpath);
+        if (r < 0)
+                goto out;
+        free(b.tmp_image);
+        free(b.tmp_json);
+        free(b.tmp_kjson);
+        b.tmp_image = b.tmp_json = b.tmp_kjson = NULL;
+        b.res.files = b.t->n_inodes;
+        b.res.data_bytes = b.t->data_bytes;
+        *ret = b.res;
+        b.res.scrubbed = (struct kiln_scrub_report){ 0 };
 out:
-        if (tmp)
-                unlink(tmp);
         kiln_disk_free(disk);
-        kiln_tree_free(t);
-        kiln_scrub_report_free(&res.scrubbed);
+        build_free(&b);
         return r;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `kiln build` as a library call: rootfs + options -> image file. */
+/* `kiln build` as a library call: rootfs + options -> image + metadata. */
 #ifndef KILN_BUILD_H
 #define KILN_BUILD_H
 
@@ -8,16 +8,28 @@
 #include <time.h>
 
 #include "ext4.h"
+#include "ptable.h"
 #include "scrub.h"
 #include "spec.h"
 
 struct kiln_build_opts {
         const char *rootfs;        /* folder or tarball */
         const char *output;        /* image path; written via a temporary name */
-        uint64_t size;             /* bytes; 0 = auto */
+        uint64_t size;             /* bytes of the whole disk; 0 = auto */
         int ptable;                /* enum kiln_ptable */
+        int boot_mode;             /* enum kiln_boot_mode */
+        int arch;                  /* enum kiln_arch */
+        int virt;                  /* enum kiln_virt */
+        const char *name;          /* image name (RegisterImage Name) */
+        const char *description;
         const char *label;         /* filesystem label or NULL */
         const uint8_t *fs_uuid;    /* NULL = derive or random */
+        const char *kernel;        /* version or /boot/vmlinuz-VERSION; NULL = newest */
+        const char *kernel_cmdline;
+        bool ena_support;
+        const char *imds_support;  /* "v2.0" or NULL */
+        const struct kiln_bdm *bdms;
+        size_t n_bdms;
         struct kiln_scrub scrub;
         bool reproducible;         /* SOURCE_DATE_EPOCH given */
         time_t epoch;              /* SOURCE_DATE_EPOCH, when reproducible */
@@ -34,6 +46,12 @@ struct kiln_build_result {
         uint64_t files, data_bytes;
         struct kiln_ext4_result fs;
         struct kiln_scrub_report scrubbed;
+        struct kiln_layout layout;
+        char kernel[128];          /* "" for a bare filesystem */
+        char grub_bios[160];       /* where GRUB came from, "" when not installed */
+        char grub_efi[160];
+        bool fstab_added;
+        char digest[65];           /* sha256 of the image, hex */
 };
 
 /* On failure nothing is left at output (nor any temporary). */

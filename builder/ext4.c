@@ -659,8 +659,18 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
         *ret_blocks = 0;
         if (src->data == KILN_DATA_NONE || src->size == 0)
                 return 0;
+        if (src->data == KILN_DATA_MEM) {
+                own = calloc(1, sizeof(*own));
+                if (!own)
+                        return -ENOMEM;
+                *own = (struct kiln_segment){ 0, src->size, 0 };
+                segs = own;
+                n_segs = 1;
+        }
         if (src->data == KILN_DATA_PATH) {
-                fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+                if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+                        fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
                         return kiln_errorf(-errno, "cannot read '%s': %m", path);
                 r = path_segments(fd, src->size, &own, &n_segs);
@@ -694,7 +704,9 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
                                 r = kiln_errorf(-EIO, "internal error mapping '%s'", path);
                                 break;
                         }
-                        if (src->data == KILN_DATA_SPOOL && src_off < w->t->spool_mem_len) {
+                        if (src->data == KILN_DATA_MEM) {
+                                r = kiln_disk_pwrite(w->disk, src->mem + src_off, (size_t)len, phys);
+                        } else if (src->data == KILN_DATA_SPOOL && src_off < w->t->spool_mem_len) {
                                 len = MIN(len, w->t->spool_mem_len - src_off);
                                 r = kiln_disk_pwrite(w->disk, w->t->spool_mem + src_off, (size_t)len, phys);
                         } else {
@@ -886,7 +898,31 @@ static void set_features(struct ext2_super_block *s)
         /* Not metadata_csum_seed (GRUB 2.06 cannot read it) nor orphan_file. */
 }
 
-static int fs_create(struct kiln_disk *disk, uint64_t blocks, uint64_t inodes, ext2_filsys *ret)
+/* An xattr value too big for an xattr block needs the ea_inode feature,
+ * which GRUB cannot read; it is turned on only when the tree needs it. */
+static bool value_fits_block(const struct kiln_xattr *x)
+{
+        return strlen(x->name) + x->len + 64 <= BS;
+}
+
+static int ea_inode_visit(struct kiln_dentry *d, void *ud)
+{
+        for (size_t i = 0; i < d->inode->n_xattrs; i++)
+                if (!value_fits_block(&d->inode->xattrs[i])) {
+                        *(bool *)ud = true;
+                        return -1; /* stop the walk */
+                }
+        return 0;
+}
+
+static bool tree_needs_ea_inode(struct kiln_tree *t)
+{
+        bool need = false;
+        kiln_tree_walk(t, ea_inode_visit, &need);
+        return need;
+}
+
+static int fs_create(struct kiln_disk *disk, uint64_t blocks, uint64_t inodes, bool ea_inode, ext2_filsys *ret)
 {
         struct ext2_super_block param;
         char name[64];
@@ -905,6 +941,8 @@ static int fs_create(struct kiln_disk *disk, uint64_t blocks, uint64_t inodes, e
         param.s_reserved_gdt_blocks = (__u16)reserved_gdt_for(blocks);
         ext2fs_r_blocks_count_set(&param, blocks * 5 / 100);
         set_features(&param);
+        if (ea_inode)
+                ext2fs_set_feature_ea_inode(&param);
         kiln_io_name(disk, name, sizeof(name));
         e = ext2fs_initialize(name, EXT2_FLAG_64BITS, &param, kiln_io_manager, ret);
         if (e)
@@ -984,7 +1022,7 @@ static int free_after_layout(struct kiln_tree *t, uint64_t blocks, uint64_t *ret
         if (r < 0)
                 return r;
         null->size = blocks * BS; /* never written: layout only */
-        r = fs_create(null, blocks, inodes_for(t, blocks), &fs);
+        r = fs_create(null, blocks, inodes_for(t, blocks), false, &fs);
         if (r < 0) {
                 kiln_disk_free(null);
                 return r;
@@ -1077,7 +1115,8 @@ int kiln_ext4_write(struct kiln_disk *disk, struct kiln_tree *t, const struct ki
         r = ensure_lost_found(&w);
         if (r < 0)
                 return r;
-        r = fs_create(disk, blocks, inodes_for(t, blocks), &w.fs);
+        w.res.ea_inode = tree_needs_ea_inode(t);
+        r = fs_create(disk, blocks, inodes_for(t, blocks), w.res.ea_inode, &w.fs);
         if (r < 0)
                 return r;
         ext2_filsys fs = w.fs;

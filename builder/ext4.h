@@ -24,6 +24,7 @@ struct kiln_ext4_result {
         uint32_t inodes, free_inodes;
         uint32_t block_size;
         uint32_t htree_dirs;      /* folders written hash-indexed */
+        bool ea_inode;            /* an xattr value needed its own inode (GRUB cannot read this) */
 };
 
 /* The smallest volume (bytes, a multiple of 1 MiB) that holds the tree with

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "metadata.h"
 #include "spec.h"
 #include "util.h"
 
@@ -34,8 +35,8 @@ static void _printf_(1, 2) fail(const char *fmt, ...)
 static void usage_build(FILE *f)
 {
         fputs("usage: kiln build [SPEC.yaml] [-r|--rootfs PATH] [-o|--output PATH] [-s|--size SIZE|auto]\n"
-              "                  [-t|--partition-table gpt|mbr|none] [--name NAME] [--label LABEL]\n"
-              "                  [--fs-uuid UUID] [-q|--quiet] [-v|--verbose]\n",
+              "                  [-t|--partition-table gpt|mbr|none] [-b|--boot-mode legacy-bios|uefi|uefi-preferred]\n"
+              "                  [--name NAME] [--label LABEL] [--fs-uuid UUID] [-q|--quiet] [-v|--verbose]\n",
               f);
 }
 
@@ -182,11 +183,13 @@ static int parse_epoch(time_t *ret, bool *ret_set)
 static int cmd_build(int argc, char **argv)
 {
         enum { OPT_NAME = 256, OPT_LABEL, OPT_FS_UUID };
+        const char *opt_boot = NULL;
         static const struct option longopts[] = {
                 { "rootfs", required_argument, NULL, 'r' },
                 { "output", required_argument, NULL, 'o' },
                 { "size", required_argument, NULL, 's' },
                 { "partition-table", required_argument, NULL, 't' },
+                { "boot-mode", required_argument, NULL, 'b' },
                 { "name", required_argument, NULL, OPT_NAME },
                 { "label", required_argument, NULL, OPT_LABEL },
                 { "fs-uuid", required_argument, NULL, OPT_FS_UUID },
@@ -207,12 +210,13 @@ static int cmd_build(int argc, char **argv)
         int c, r;
 
         kiln_spec_init(&spec);
-        while ((c = getopt_long(argc, argv, "r:o:s:t:qvh", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "r:o:s:t:b:qvh", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'r': opt_rootfs = optarg; break;
                 case 'o': opt_output = optarg; break;
                 case 's': opt_size = optarg; break;
                 case 't': opt_pt = optarg; break;
+                case 'b': opt_boot = optarg; break;
                 case OPT_NAME: opt_name = optarg; break;
                 case OPT_LABEL: opt_label = optarg; break;
                 case OPT_FS_UUID: opt_uuid = optarg; break;
@@ -266,7 +270,7 @@ static int cmd_build(int argc, char **argv)
                 }
                 seed_add(&seed, "size", opt_size, strlen(opt_size));
         }
-        bo.ptable = spec.ptable >= 0 ? spec.ptable : KILN_PTABLE_NONE;
+        bo.ptable = spec.ptable >= 0 ? spec.ptable : KILN_PTABLE_GPT;
         if (opt_pt) {
                 int p = kiln_ptable_from_string(opt_pt);
                 if (p < 0) {
@@ -275,6 +279,43 @@ static int cmd_build(int argc, char **argv)
                 }
                 bo.ptable = p;
                 seed_add(&seed, "ptable", opt_pt, strlen(opt_pt));
+        }
+        bo.boot_mode = spec.boot_mode >= 0 ? spec.boot_mode : KILN_BOOT_UEFI_PREFERRED;
+        if (opt_boot) {
+                int m = kiln_boot_mode_from_string(opt_boot);
+                if (m < 0) {
+                        fail("bad --boot-mode '%s' (expected legacy-bios, uefi or uefi-preferred)", opt_boot);
+                        goto out;
+                }
+                bo.boot_mode = m;
+                seed_add(&seed, "boot-mode", opt_boot, strlen(opt_boot));
+        }
+        if (bo.ptable == KILN_PTABLE_MBR && !opt_boot && spec.boot_mode < 0)
+                bo.boot_mode = KILN_BOOT_LEGACY_BIOS; /* the only mode an MBR disk boots in */
+        bo.arch = spec.arch >= 0 ? spec.arch : KILN_ARCH_X86_64;
+        bo.virt = spec.virt >= 0 ? spec.virt : KILN_VIRT_HVM;
+        bo.ena_support = spec.ena_support != 0;
+        bo.imds_support = spec.imds_support;
+        bo.description = spec.ami_description;
+        bo.kernel_cmdline = spec.kernel_cmdline;
+        bo.kernel = spec.kernel;
+        bo.bdms = spec.bdms;
+        bo.n_bdms = spec.n_bdms;
+        if (bo.arch != KILN_ARCH_X86_64 && bo.ptable != KILN_PTABLE_NONE) {
+                fail("architecture '%s' is not supported for bootable disks yet (x86_64 only)",
+                     kiln_arch_to_string(bo.arch));
+                goto out;
+        }
+        {
+                /* The image name: --name, ami_name, else the output's base name. */
+                static char fallback[129];
+                const char *base = strrchr(output, '/') ? strrchr(output, '/') + 1 : output;
+                snprintf(fallback, sizeof(fallback), "%.*s", (int)strcspn(base, "."), base);
+                bo.name = opt_name ? opt_name : spec.ami_name ? spec.ami_name : fallback;
+                if (kiln_image_name_valid(bo.name) < 0) {
+                        fail("bad image name '%s': 3-128 characters of letters, digits and ()[] ./'@_-", bo.name);
+                        goto out;
+                }
         }
         bo.label = opt_label ? opt_label : spec.fs_label;
         if (bo.label && strlen(bo.label) > 16) {
@@ -329,10 +370,31 @@ static int cmd_build(int argc, char **argv)
                 printf("kiln: built '%s' in %.2f s\n", output, elapsed(&ps.start, &end));
                 printf("  image:       %s (%" PRIu64 " bytes), partition table: %s\n", sz, res.size,
                        kiln_ptable_to_string(bo.ptable));
+                for (size_t i = 0; i < res.layout.n_parts; i++) {
+                        const struct kiln_part *p = &res.layout.parts[i];
+                        char psz[32], pu[40];
+                        format_size(p->size * KILN_SECTOR, psz, sizeof(psz));
+                        kiln_part_uuid_string(&res.layout, p, pu);
+                        printf("  partition %-2u %-10s at sector %-7llu %10s, PARTUUID %s\n", p->number,
+                               p->role == KILN_PART_ROOT ? "root" : p->role == KILN_PART_ESP ? "esp" : "bios-boot",
+                               (unsigned long long)p->start, psz, pu);
+                }
                 printf("  filesystem:  ext4, UUID %s%s%s%s, %s free\n", uuid_s, bo.label ? ", label '" : "",
                        bo.label ? bo.label : "", bo.label ? "'" : "", fr);
                 printf("  contents:    %" PRIu64 " inodes, %s of file data, %u hash-indexed folders\n", res.files,
                        data, res.fs.htree_dirs);
+                if (res.kernel[0])
+                        printf("  kernel:      %s (boot mode %s)\n", res.kernel, kiln_boot_mode_to_string(bo.boot_mode));
+                if (res.grub_bios[0])
+                        printf("  grub bios:   %s\n", res.grub_bios);
+                if (res.grub_efi[0])
+                        printf("  grub efi:    %s\n", res.grub_efi);
+                if (res.fstab_added)
+                        printf("  fstab:       root entry added to /etc/fstab\n");
+                printf("  metadata:    %s.json (RegisterImage), %s.kiln.json\n", output, output);
+                if (res.fs.ea_inode)
+                        printf("  note:        an xattr value is larger than a block, so the filesystem uses\n"
+                               "               ea_inode, which GRUB cannot read: /boot cannot live on it\n");
                 if (verbosity > 1)
                         printf("  phases:      %s\n", ps.phases);
                 if (bo.reproducible)

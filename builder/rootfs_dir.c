@@ -205,7 +205,10 @@ static int walk_dir(struct walker *w, int dirfd, struct kiln_dentry *dir)
                 if (r < 0)
                         break;
                 if (S_ISDIR(st.st_mode)) {
-                        int fd = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        /* O_NOATIME: reading a rootfs must not change it. */
+                        int fd = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+                        if (fd < 0 && errno == EPERM)
+                                fd = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (fd < 0) {
                                 r = kiln_errorf(-errno, "cannot open folder '%s': %m", w->path);
                                 break;
@@ -234,7 +237,9 @@ int kiln_rootfs_read_dir(struct kiln_tree *t, const char *path)
         w.root_len = strlen(w.path);
         while (w.root_len > 1 && w.path[w.root_len - 1] == '/')
                 w.path[--w.root_len] = 0;
-        fd = open(w.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = open(w.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+        if (fd < 0 && errno == EPERM)
+                fd = open(w.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return kiln_errorf(-errno, "%m");
         if (fstat(fd, &st) < 0) {

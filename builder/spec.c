@@ -21,7 +21,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #include "util.h"
@@ -319,8 +318,6 @@ static int load_tree(const char *buf, size_t len, const char *file, struct ynode
 
 /* --- Step 2: the tree -> struct kiln_spec --------------------------------- */
 
-
-
 struct field;
 typedef int (*field_parser)(const char *file, const struct field *f, const struct ynode *v,
                             const char *path, void *obj);
@@ -429,6 +426,15 @@ static int parse_string(const char *file, const struct field *f, const struct yn
         return 0;
 }
 
+/* strcasecmp() follows the locale; a spec must mean the same everywhere. */
+static bool ascii_caseeq(const char *s, const char *lower)
+{
+        for (; *s && *lower; s++, lower++)
+                if ((*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s) != *lower)
+                        return false;
+        return *s == *lower;
+}
+
 /* The spellings Packer and cloud-init users write; typed by key, so quotes are fine. */
 static int bool_word(const char *s)
 {
@@ -436,9 +442,9 @@ static int bool_word(const char *s)
         static const char *const no[] = { "false", "no", "off" };
 
         for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-                if (!strcasecmp(s, yes[i]))
+                if (ascii_caseeq(s, yes[i]))
                         return 1;
-                if (!strcasecmp(s, no[i]))
+                if (ascii_caseeq(s, no[i]))
                         return 0;
         }
         return -EINVAL;
@@ -731,6 +737,8 @@ static const struct field spec_fields[] = {
         STRING("fs_label", struct kiln_spec, fs_label, EXPECT_STRING, NULL, MAX_LABEL),
         { .name = "fs_uuid", .parse = parse_spec_uuid,
           .expected = "expected a UUID like 0fc63daf-8483-4772-8e79-3d69d8477de4" },
+        STRING("kernel", struct kiln_spec, kernel, "expected a kernel version or /boot/vmlinuz-VERSION",
+               not_empty, 256),
         STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, EXPECT_STRING, NULL,
                MAX_CMDLINE),
         { .name = "scrub", .parse = parse_section, .offset = offsetof(struct kiln_spec, scrub),
@@ -888,6 +896,7 @@ void kiln_spec_free(struct kiln_spec *spec)
         free(spec->rootfs);
         free(spec->output);
         free(spec->fs_label);
+        free(spec->kernel);
         free(spec->kernel_cmdline);
         for (size_t i = 0; i < spec->n_bdms; i++)
                 bdm_free(&spec->bdms[i]);

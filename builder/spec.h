@@ -54,6 +54,7 @@ struct kiln_spec {
         char *fs_label;             /* "fs_label", at most 16 bytes */
         uint8_t fs_uuid[16];        /* "fs_uuid" */
         bool fs_uuid_set;
+        char *kernel;               /* "kernel": a version in /boot, or /boot/vmlinuz-VERSION */
         char *kernel_cmdline;       /* "kernel_cmdline" */
         struct kiln_scrub scrub;    /* "scrub": mapping of the bools above */
         struct kiln_bdm *bdms;      /* "launch_block_device_mappings" */

@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,7 @@ static void inode_free(struct kiln_inode *i)
         free(i->symlink);
         free(i->src_path);
         free(i->segs);
+        free(i->mem);
         free(i);
 }
 
@@ -526,4 +528,93 @@ void kiln_tree_clamp_times(struct kiln_tree *t, time_t epoch)
                 clamp(&ino->mtime, epoch);
                 clamp(&ino->ctime, epoch);
         }
+}
+
+int kiln_tree_read_file(struct kiln_tree *t, const struct kiln_inode *inode, size_t max, uint8_t **ret,
+                        size_t *ret_len)
+{
+        uint8_t *buf;
+        size_t len = (size_t)inode->size;
+        int r = 0;
+
+        if (!S_ISREG(inode->mode))
+                return kiln_errorf(-EINVAL, "not a regular file");
+        if (inode->size > max)
+                return kiln_errorf(-EFBIG, "file larger than %zu bytes", max);
+        buf = calloc(1, len + 1);
+        if (!buf)
+                return -ENOMEM;
+        switch (inode->data) {
+        case KILN_DATA_NONE:
+                break;
+        case KILN_DATA_MEM:
+                memcpy(buf, inode->mem, len);
+                break;
+        case KILN_DATA_PATH: {
+                int fd = openat(t->src_dirfd, inode->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+                if (fd < 0 && errno == EPERM)
+                        fd = openat(t->src_dirfd, inode->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        r = kiln_errorf(-errno, "cannot read '%s': %m", inode->src_path);
+                        break;
+                }
+                size_t got = 0;
+                while (got < len) {
+                        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+                        if (n <= 0) {
+                                r = kiln_errorf(n < 0 ? -errno : -EIO, "cannot read '%s'", inode->src_path);
+                                break;
+                        }
+                        got += (size_t)n;
+                }
+                close(fd);
+                break;
+        }
+        case KILN_DATA_SPOOL:
+                for (size_t i = 0; i < inode->n_segs && r >= 0; i++) {
+                        const struct kiln_segment *sg = &inode->segs[i];
+                        uint64_t n = MIN(sg->len, inode->size - MIN(sg->off, inode->size));
+                        if (sg->src_off + n <= t->spool_mem_len) {
+                                memcpy(buf + sg->off, t->spool_mem + sg->src_off, (size_t)n);
+                        } else if (pread(t->spool_fd, buf + sg->off, (size_t)n,
+                                         (off_t)(sg->src_off - t->spool_mem_cap)) != (ssize_t)n) {
+                                r = kiln_errorf(-EIO, "cannot read the spool");
+                        }
+                }
+                break;
+        }
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+int kiln_tree_put_file(struct kiln_tree *t, const char *path, mode_t mode, const void *data, size_t len,
+                       struct timespec when, struct kiln_inode **ret)
+{
+        struct kiln_inode *in = kiln_tree_new_inode(t);
+        int r;
+
+        if (!in)
+                return -ENOMEM;
+        in->mode = S_IFREG | (mode & 07777);
+        in->atime = in->mtime = in->ctime = when;
+        in->size = len;
+        if (len) {
+                in->mem = malloc(len);
+                if (!in->mem)
+                        return -ENOMEM;
+                memcpy(in->mem, data, len);
+                in->data = KILN_DATA_MEM;
+                in->alloc_bytes = ROUND_UP((uint64_t)len, 4096);
+        }
+        r = kiln_tree_add(t, path, in, NULL);
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = in;
+        return 0;
 }

@@ -30,6 +30,7 @@ enum kiln_data_kind {
         KILN_DATA_NONE,  /* not a regular file, or empty */
         KILN_DATA_PATH,  /* read from src_path (relative to the rootfs folder) */
         KILN_DATA_SPOOL, /* segments point into the tree's spool */
+        KILN_DATA_MEM,   /* mem holds the whole content (files kiln makes) */
 };
 
 struct kiln_inode {
@@ -44,6 +45,7 @@ struct kiln_inode {
         size_t n_xattrs;
         enum kiln_data_kind data;
         char *src_path;
+        uint8_t *mem;              /* KILN_DATA_MEM, owned */
         struct kiln_segment *segs; /* KILN_DATA_SPOOL: n_segs entries */
         size_t n_segs;
         uint64_t alloc_bytes;      /* bytes of data, holes excluded (sizing) */
@@ -115,6 +117,14 @@ int kiln_tree_finalize(struct kiln_tree *t);
 
 /* Visit every dentry in sorted depth-first order (parents first). */
 int kiln_tree_walk(struct kiln_tree *t, int (*fn)(struct kiln_dentry *d, void *ud), void *ud);
+
+/* Read a regular file's whole content (holes as zeros); at most max bytes. */
+int kiln_tree_read_file(struct kiln_tree *t, const struct kiln_inode *inode, size_t max, uint8_t **ret,
+                        size_t *ret_len);
+
+/* Add (or replace) a regular file made by kiln, taking a copy of data. */
+int kiln_tree_put_file(struct kiln_tree *t, const char *path, mode_t mode, const void *data, size_t len,
+                       struct timespec when, struct kiln_inode **ret);
 
 /* Take ownership of an xattr; keeps the list sorted, replaces same name. */
 int kiln_inode_set_xattr(struct kiln_inode *inode, const char *name, const void *value, size_t len);

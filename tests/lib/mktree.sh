@@ -5,26 +5,32 @@
 #
 #   OUTDIR/tree            the tree (must be made as root: mknod, chown, trusted.*)
 #   OUTDIR/tree.tar        pax tarball of it (+ .tar.gz .tar.zst .tar.xz)
-#   OUTDIR/tree.manifest   one line per path: what was made and why (for humans)
+#   OUTDIR/tree.manifest   what was made and why, one line per case (for humans)
+#
+# About 3 s and 6 MiB on disk (apparent size 130 MiB: sparse files); ~3150 paths.
 #
 # Deterministic: every timestamp derives from SOURCE_DATE_EPOCH (default
 # 1700000000), names are packed sorted, compressors store no name or date, so
-# the same date gives byte-identical tarballs.  The tree's ctimes are "now" (no
-# userspace call can set a ctime), so the tarballs leave ctime out: verify an
-# image built from a tarball with verify-image.py --no-ctime.
+# the same date gives byte-identical tarballs (t0010 checks it).  The tree's
+# ctimes are "now" (no userspace call can set a ctime), so the tarballs leave
+# ctime out: verify an image built from a tarball with verify-image.py
+# --no-ctime.  Everything else the tree holds, the tarball holds: extracting
+# it with GNU tar --xattrs --xattrs-include='*' --acls --numeric-owner gives
+# the same tree (extraction itself sets atimes to "now"; the archive has them).
 #
 # Debian packages this needs (CI: apt-get install -y these):
 #   attr (setfattr)  acl (setfacl)  libcap2-bin (setcap)  tar gzip xz-utils zstd
-#   coreutils
+#   coreutils util-linux (unshare)
 # They are installed here when missing.
 #
-# Why GNU tar and not bsdtar: see pack_tarball below.
+# Why GNU tar and not bsdtar: see "tarballs" below.
 #
 # Limits worth knowing (measured on the build host, ext4 with 4 KiB blocks):
 #  * The largest single xattr value that fits an ext4 inode whose only xattr is
 #    named user.big is 4040 bytes (4096 block - 32 header - 20 entry - 4 end).
-#    The tree stores exactly that, so an image needs 4 KiB blocks (mke2fs picks
-#    1 KiB blocks below 512 MiB unless told -b 4096).
+#    The tree stores exactly that, and one file with 30 xattrs (~1.2 KiB), so
+#    an image needs 4 KiB blocks (mke2fs picks 1 KiB blocks below 512 MiB
+#    unless told -b 4096).
 #  * readlink(2) updates a symlink's atime under relatime, and nothing (no
 #    O_NOATIME) prevents it, so any reader changes symlink atimes; the verifier
 #    does not compare them.
@@ -98,6 +104,8 @@ head -c 65536 /dev/zero >"$T/files/zeros";          note files/zeros "64 KiB of 
 # --- directories, names -------------------------------------------------------
 mkdir "$T/dirs" "$T/dirs/empty"
 note dirs/empty "empty directory"
+mkdir "$T/dirs/x" "$T/dirs/x.d"; printf 'c\n' >"$T/dirs/x/child"; : >"$T/dirs/x-y"
+note dirs/x "siblings x-y and x.d sort between x and x/child (byte order)"
 mkdir "$T/names"
 n255=$(printf 'n%.0s' $(seq 255))
 : >"$T/names/$n255";                                note "names/n*255" "255-byte name"
@@ -188,7 +196,7 @@ setcap 'cap_net_raw,cap_net_admin+ep' "$T/xattr/cap"   # VFS_CAP_REVISION_2 blob
 note xattr/cap "security.capability v2 (cap_net_raw,cap_net_admin+ep)"
 printf 'data\n' >"$T/xattr/selinux"
 # SELinux stores the context with its trailing NUL.
-setfattr -n security.selinux -v 0x$(printf 'system_u:object_r:bin_t:s0' | od -An -tx1 | tr -d ' \n')00 "$T/xattr/selinux"
+setfattr -n security.selinux -v "0x$(printf 'system_u:object_r:bin_t:s0' | od -An -tx1 | tr -d ' \n')00" "$T/xattr/selinux"
 note xattr/selinux "security.selinux with trailing NUL"
 printf 'data\n' >"$T/xattr/big"
 setfattr -n user.big -v "0x$(counted 4040 | od -An -tx1 | tr -d ' \n')" "$T/xattr/big"
@@ -206,7 +214,7 @@ chmod 0750 "$T/xattr/all"
 setcap 'cap_sys_admin+eip' "$T/xattr/all"
 setfattr -n user.k -v v "$T/xattr/all"
 setfattr -n trusted.k -v v "$T/xattr/all"
-setfattr -n security.selinux -v 0x$(printf 'system_u:object_r:etc_t:s0' | od -An -tx1 | tr -d ' \n')00 "$T/xattr/all"
+setfattr -n security.selinux -v "0x$(printf 'system_u:object_r:etc_t:s0' | od -An -tx1 | tr -d ' \n')00" "$T/xattr/all"
 setfacl -m u:1234:r,g:5678:rx "$T/xattr/all"
 note xattr/all "capability, selinux, user, trusted and an access ACL"
 
@@ -256,29 +264,44 @@ chmod 0755 "$T"; chown 0:0 "$T"
 stamp "$T" "$EPOCH.424242424" "$EPOCH.424242424"
 
 # --- tarballs -----------------------------------------------------------------
-# GNU tar, pax format, keeps everything in this tree: xattrs of every namespace
-# as SCHILY.xattr.* (including security.capability and security.selinux),
-# ACLs as SCHILY.acl.access/default text with numeric ids (--numeric-owner),
-# nanosecond mtime and atime, sparse maps (GNU.sparse 1.0), uid/gid > 2^21
-# and device numbers > 255, hard links, long and non-UTF-8-safe names.
-# bsdtar 3.6 (libarchive-tools) was tried too: it stores the same xattrs and
-# ACLs but writes ACL qualifiers as names from the host's passwd/group
-# ("user:nobody:r--:65534"), which is wrong for a rootfs whose /etc/passwd is
-# not the host's; GNU tar with --numeric-owner writes numbers.  See the test
-# notes in the kiln repo history for the comparison.
-#   --atime-preserve=system  reads with O_NOATIME, so packing keeps the tree's atimes
-#   exthdr.name              drops the PID that tar puts in pax header names
+# GNU tar (pax format) rather than bsdtar, after packing this tree with both
+# and reading the headers back:
+#  * both keep every xattr namespace as SCHILY.xattr.* (security.capability,
+#    security.selinux with its NUL, trusted.*, the 4040-byte value), nanosecond
+#    times, uids/gids > 2^21, device numbers > 255, hard links, sparse maps;
+#  * bsdtar 3.6 writes negative fractional times wrong (mtime -1.5 as "-2.5"),
+#    updates directory atimes while reading (GNU tar opens with O_NOATIME), has
+#    no --sort (member order is readdir order), and always writes ctime;
+#  * ACLs: GNU tar writes SCHILY.acl.access/default as text with *names*
+#    ("user:nobody:r--", --numeric-owner does not change that) but, with
+#    --xattrs-include='*', also the exact binary system.posix_acl_access /
+#    system.posix_acl_default values as SCHILY.xattr.*; bsdtar writes text with
+#    names and ids ("user:nobody:r--:65534") and no binary copy.  So the GNU
+#    tarball carries each ACL twice: a reader that maps names with the host's
+#    passwd gets the same ids here only because 65534 is nobody/nogroup on
+#    both sides; the binary xattr is the exact one.
+# Options:
+#   --atime-preserve=system  read with O_NOATIME: packing keeps the tree's atimes
+#   exthdr.name              no PID in the pax header names
 #   delete=ctime             the tree's ctimes are "now": leaving them out keeps
-#                            the tarball deterministic
+#                            the tarball deterministic (and carries no ctime)
+#   unshare --pid            GNU tar names each sparse member
+#                            "GNUSparseFile.<PID>" in its ustar header, and no
+#                            option changes that: as PID 1 of a new PID
+#                            namespace the name is always the same
 pack_tarball() {
-	tar --create --file="$OUT/tree.tar.tmp" --directory="$T" \
-		--format=posix --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=ctime' \
-		--xattrs --xattrs-include='*' --acls --numeric-owner --sparse \
-		--sort=name --atime-preserve=system .
+	local tar=(tar --create --file="$OUT/tree.tar.tmp" --directory="$T"
+		--format=posix --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=ctime'
+		--xattrs --xattrs-include='*' --acls --numeric-owner --sparse
+		--sort=name --atime-preserve=system .)
+	if ! unshare --pid --fork "${tar[@]}" 2>/dev/null; then
+		echo "mktree: unshare --pid failed: tree.tar holds tar's PID (not reproducible)" >&2
+		"${tar[@]}"
+	fi
 	mv "$OUT/tree.tar.tmp" "$OUT/tree.tar"
 }
 pack_tarball
-gzip -9 -n -c "$OUT/tree.tar" >"$OUT/tree.tar.gz.tmp" && mv "$OUT/tree.tar.gz.tmp" "$OUT/tree.tar.gz"
-zstd -q -19 -c "$OUT/tree.tar" >"$OUT/tree.tar.zst.tmp" && mv "$OUT/tree.tar.zst.tmp" "$OUT/tree.tar.zst"
-xz -T1 -6 -c "$OUT/tree.tar" >"$OUT/tree.tar.xz.tmp" && mv "$OUT/tree.tar.xz.tmp" "$OUT/tree.tar.xz"
+gzip -6 -n -c "$OUT/tree.tar" >"$OUT/tree.tar.gz.tmp" && mv "$OUT/tree.tar.gz.tmp" "$OUT/tree.tar.gz"
+zstd -q -3 -c "$OUT/tree.tar" >"$OUT/tree.tar.zst.tmp" && mv "$OUT/tree.tar.zst.tmp" "$OUT/tree.tar.zst"
+xz -T1 -1 -c "$OUT/tree.tar" >"$OUT/tree.tar.xz.tmp" && mv "$OUT/tree.tar.xz.tmp" "$OUT/tree.tar.xz"
 echo "$T"

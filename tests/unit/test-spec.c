@@ -64,7 +64,8 @@ static bool is_default(const struct kiln_spec *s)
         return !s->ami_name && !s->ami_description && s->virt == -1 && s->arch == -1 &&
                s->boot_mode == -1 && s->ena_support == -1 && !s->imds_support && !s->rootfs &&
                !s->output && s->size == 0 && !s->size_set && !s->size_auto && s->ptable == -1 &&
-               !s->fs_label && !s->fs_uuid_set && !s->kernel_cmdline && s->scrub.ssh_host_keys &&
+               !s->fs_label && !s->fs_uuid_set && !s->kernel && !s->kernel_cmdline &&
+               s->scrub.ssh_host_keys &&
                s->scrub.machine_id && s->scrub.dbus_machine_id && s->scrub.shell_history &&
                !s->bdms && s->n_bdms == 0;
 }
@@ -109,6 +110,7 @@ static const char full_spec[] =
         "partition_table: gpt\n"
         "fs_label: rootfs\n"
         "fs_uuid: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"
+        "kernel: 6.1.0-28-cloud-arm64\n"
         "kernel_cmdline: console=ttyS0,115200n8 nvme_core.io_timeout=4294967295\n"
         "scrub:\n"
         "  ssh_host_keys: yes\n"
@@ -153,6 +155,7 @@ static void test_full(void)
         is_int(s.ptable, KILN_PTABLE_GPT, "partition_table");
         ok(streq_null(s.fs_label, "rootfs"), "fs_label");
         ok(s.fs_uuid_set && !memcmp(s.fs_uuid, uuid, 16), "fs_uuid");
+        ok(streq_null(s.kernel, "6.1.0-28-cloud-arm64"), "kernel");
         ok(streq_null(s.kernel_cmdline,
                       "console=ttyS0,115200n8 nvme_core.io_timeout=4294967295"),
            "kernel_cmdline");
@@ -296,6 +299,9 @@ static const struct {
         { "fs_uuid: 0fc63daf-8483-4772-8e79-3d69d8477de4x\n",
           "spec.yaml:1: bad value for 'fs_uuid': '0fc63daf-8483-4772-8e79-3d69d8477de4x' "
           "(expected a UUID like 0fc63daf-8483-4772-8e79-3d69d8477de4)" },
+        { "kernel: ''\n",
+          "spec.yaml:1: bad value for 'kernel': '' "
+          "(expected a kernel version or /boot/vmlinuz-VERSION)" },
         { "size: 512K\n", "spec.yaml:1: bad value for 'size': '512K' (smaller than 1M)" },
         { "size: 0\n", "spec.yaml:1: bad value for 'size': '0' (smaller than 1M)" },
         { "size: 1048575\n", "spec.yaml:1: bad value for 'size': '1048575' (smaller than 1M)" },

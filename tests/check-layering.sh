@@ -1,0 +1,181 @@
+#!/bin/bash
+# check-layering.sh [ROOT] — keep docs/ARCHITECTURE.md true: which folder may
+# include which, what the pure parsers may touch, and who may print or exit.
+# Greps #include lines and calls (comments blanked out first); prints TAP.
+#
+# Quoted includes are resolved the way the compiler sees them: the including
+# file's folder first, then the Makefile's -I folders in order.  An include
+# that resolves nowhere is left to the compiler to report.
+set -u
+export LC_ALL=C
+
+ROOT=${1:-$(dirname "$0")/..}
+cd "$ROOT" || { echo "1..0 # SKIP cannot cd to '$ROOT'"; exit 0; }
+
+n=0
+status=0
+
+# The -I folders of KILN_CPPFLAGS, in order.
+mapfile -t IDIRS < <(sed -n 's/^KILN_CPPFLAGS[[:space:]]*:*=//p' Makefile 2>/dev/null |
+	grep -oE '(^|[[:space:]])-I[^[:space:]]+' | sed -E 's/^[[:space:]]*-I//')
+[ ${#IDIRS[@]} -gt 0 ] || IDIRS=(common builder)
+
+# Sources of a folder (recursive), one per line, sorted.
+sources() {
+	[ -d "$1" ] || return 0
+	find "$1" -type f \( -name '*.c' -o -name '*.h' \) | sort
+}
+
+# The file with comments blanked out (line numbers kept, strings untouched),
+# so a comment never counts as code.
+code() {
+	perl -0777 -pe 's{("(?:\\.|[^"\\\n])*"|\x27(?:\\.|[^\x27\\\n])*\x27)|/\*.*?\*/|//[^\n]*}{defined $1 ? $1 : ($& =~ tr/\n//cdr)}gse' "$1"
+}
+
+# "q NAME" or "a NAME" for each quoted or angle include of a file.
+includes() {
+	code "$1" | sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]+)".*/q \1/p;
+	                   s/^[[:space:]]*#[[:space:]]*include[[:space:]]*<([^>]+)>.*/a \1/p'
+}
+
+# Where a quoted include of FILE lands, as a path relative to ROOT.
+resolve() {
+	local file=$1 name=$2 dir cand
+	dir=$(dirname "$file")
+	for cand in "$dir/$name" "${IDIRS[@]/%//$name}"; do
+		if [ -f "$cand" ]; then
+			realpath -m --relative-to=. "$cand"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# report NAME VIOLATIONS: one TAP line; violations go out as comments.
+report() {
+	n=$((n + 1))
+	if [ -z "$2" ]; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+		printf '%s\n' "$2" | sed 's/^/#   /'
+		status=1
+	fi
+}
+
+# check_quoted FILES... -- ALLOWED...: every quoted include of FILES must land
+# in one of ALLOWED (a folder "x/" or a single file "x/y.h").
+check_quoted() {
+	local files=() f kind name to ok a bad=""
+	while [ "$1" != -- ]; do files+=("$1"); shift; done
+	shift
+	for f in "${files[@]}"; do
+		[ -f "$f" ] || continue
+		while read -r kind name; do
+			[ "$kind" = q ] || continue
+			to=$(resolve "$f" "$name") || continue
+			ok=
+			for a in "$@"; do
+				case $a in
+				*/) [[ $to == "$a"* ]] && ok=1 ;;
+				*) [ "$to" = "$a" ] && ok=1 ;;
+				esac
+			done
+			[ -n "$ok" ] || bad+="$f: #include \"$name\" ($to)"$'\n'
+		done < <(includes "$f")
+	done
+	printf '%s' "${bad%$'\n'}"
+}
+
+# check_angle FILES... -- REGEX: no system include of FILES may match REGEX.
+check_angle() {
+	local files=() f kind name bad=""
+	while [ "$1" != -- ]; do files+=("$1"); shift; done
+	local re=$2
+	for f in "${files[@]}"; do
+		[ -f "$f" ] || continue
+		while read -r kind name; do
+			[ "$kind" = a ] || continue
+			[[ $name =~ $re ]] && bad+="$f: #include <$name>"$'\n'
+		done < <(includes "$f")
+	done
+	printf '%s' "${bad%$'\n'}"
+}
+
+# check_calls FILES... -- REGEX: no code line of FILES may match REGEX.
+check_calls() {
+	local files=() f bad=""
+	while [ "$1" != -- ]; do files+=("$1"); shift; done
+	for f in "${files[@]}"; do
+		[ -f "$f" ] || continue
+		bad+=$(code "$f" | grep -nE "$2" | sed "s|^|$f:|")
+		[ -n "$bad" ] && [ "${bad: -1}" != $'\n' ] && bad+=$'\n'
+	done
+	printf '%s' "${bad%$'\n'}"
+}
+
+# The pure parsers may use each other and common/util.h, nothing else of ours.
+check_parser_includes() {
+	local f kind name bad=""
+	for f in "${PARSERS[@]}"; do
+		[ -f "$f" ] || continue
+		while read -r kind name; do
+			[ "$kind" = q ] || continue
+			case $name in
+			spec.h | tables.h | util.h) ;;
+			*) bad+="$f: #include \"$name\""$'\n' ;;
+			esac
+		done < <(includes "$f")
+	done
+	printf '%s' "${bad%$'\n'}"
+}
+
+# boot/ sits beside builder/'s I/O modules: it may use builder/ headers, but
+# not the orchestrator above it (build.h, and metadata.h, which is build.h's).
+check_boot() {
+	check_quoted "${BOOT[@]}" -- boot/ common/ | awk '
+		/\(builder\/(build|metadata)\.h\)$/ { print; next }
+		/\(builder\/[^)]*\.h\)$/ { next }
+		{ print }'
+}
+
+# Libraries that are not libc or OpenSSL.
+THIRD_PARTY='^(ext2fs|et|blkid|uuid|libmount|libfdisk)/|^(archive|archive_entry|yaml|zstd|zstd_errors|zdict|zlib|lzma|bzlib|com_err)\.h$'
+# Libraries that exist only on the build host, never in the static kiln-init.
+HOST_ONLY='^(ext2fs|et)/|^(archive|archive_entry|com_err)\.h$'
+# Headers that mean file, folder or device I/O.
+IO_HEADERS='^(fcntl|unistd|dirent|ftw|fts|poll|aio|termios)\.h$|^sys/(stat|statfs|statvfs|xattr|mman|ioctl|mount|socket|sendfile|uio|file)\.h$|^linux/|^(ext2fs|et|blkid)/|^(archive|archive_entry|zstd|zlib)\.h$'
+# Printing to the terminal and leaving the process: the front end's job.
+PRINT_EXIT='(^|[^[:alnum:]_.>])(printf|vprintf|puts|putchar|perror|err|errx|warn|warnx|exit|_exit|_Exit|abort)[[:space:]]*\(|(^|[^[:alnum:]_.>])(fprintf|vfprintf|fputs|fputc|putc|fflush)[[:space:]]*\([^;]*\b(stdout|stderr)\b'
+EXIT='(^|[^[:alnum:]_.>])(exit|_exit|_Exit|abort)[[:space:]]*\('
+
+mapfile -t COMMON < <(sources common)
+mapfile -t BUILDER_LIB < <(sources builder | grep -vx 'builder/kiln.c')
+mapfile -t BUILDER_LOW < <(sources builder | grep -vxE 'builder/(build|kiln)\.c')
+mapfile -t BOOT < <(sources boot)
+mapfile -t CIL < <(sources cloud-init-lite)
+mapfile -t INITRAMFS < <(sources initramfs)
+PARSERS=(builder/spec.c builder/spec.h builder/tables.c builder/tables.h)
+TOP=(builder/build.c builder/kiln.c)
+
+report "common/ includes only common/" "$(check_quoted "${COMMON[@]}" -- common/)"
+report "common/ uses only libc and OpenSSL" "$(check_angle "${COMMON[@]}" -- "$THIRD_PARTY")"
+report "common/ never exits" "$(check_calls "${COMMON[@]}" -- "$EXIT")"
+report "builder/ below build.c includes only builder/ and common/" \
+	"$(check_quoted "${BUILDER_LOW[@]}" -- builder/ common/)"
+report "build.c and kiln.c include only builder/, common/, boot/, initramfs/" \
+	"$(check_quoted "${TOP[@]}" -- builder/ common/ boot/ initramfs/)"
+report "pure parsers (spec, tables) include no I/O headers" "$(check_angle "${PARSERS[@]}" -- "$IO_HEADERS")"
+report "pure parsers include only spec.h, tables.h, util.h" "$(check_parser_includes)"
+report "only builder/kiln.c prints or exits in builder/" "$(check_calls "${BUILDER_LIB[@]}" -- "$PRINT_EXIT")"
+report "boot/ includes only boot/, common/ and builder/ below build.c" "$(check_boot)"
+report "boot/ never prints or exits" "$(check_calls "${BOOT[@]}" -- "$PRINT_EXIT")"
+report "cloud-init-lite/ includes only cloud-init-lite/ and common/" \
+	"$(check_quoted "${CIL[@]}" -- cloud-init-lite/ common/)"
+report "initramfs/ includes only initramfs/, cloud-init-lite/ and common/" \
+	"$(check_quoted "${INITRAMFS[@]}" -- initramfs/ cloud-init-lite/ common/)"
+report "kiln-init's code uses no host-only library (libext2fs, libarchive)" \
+	"$(check_angle "${INITRAMFS[@]}" "${CIL[@]}" -- "$HOST_ONLY")"
+
+echo "1..$n"
+exit $status

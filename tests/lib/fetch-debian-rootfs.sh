@@ -1,0 +1,83 @@
+#!/bin/bash
+# fetch-debian-rootfs.sh — make sure a Debian bookworm rootfs tarball is in the
+# cache and print its path:
+#
+#   tar=$(tests/lib/fetch-debian-rootfs.sh) || skip_all "no Debian rootfs"
+#
+# The cache is the git-ignored .cache/ at the repository root, or $KILN_CACHE.
+# When debian-bookworm.tar is missing it is made with
+#   mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server
+#              --format=tar bookworm TMP SOURCES...
+# from this machine's own apt sources (every file of /etc/apt/sources.list and
+# sources.list.d that names the suite bookworm, passed by path, so no host name
+# is written anywhere) and its proxy / Check-Valid-Until settings, then renamed
+# into place: a crash or ^C never leaves a half-written tarball under the
+# final name.  A lock serialises concurrent runs of this script (parallel
+# tests); the second waits, then finds the tarball.
+#
+# --format=tar is explicit: mmdebstrap picks the format from the target's name
+# and makes a *directory* for a name it does not know (such as foo.tar.part).
+#
+# Needs root (mmdebstrap's root mode: device nodes, ownership) and the Debian
+# packages mmdebstrap and util-linux (flock).  Takes about a minute and
+# ~350 MiB.  Progress goes to stderr; stdout is only the path.
+set -euo pipefail
+export LC_ALL=C
+
+die() { echo "fetch-debian-rootfs: $*" >&2; exit 1; }
+
+SUITE=bookworm
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${KILN_CACHE:-$ROOT/.cache}
+OUT=$CACHE/debian-$SUITE.tar
+
+is_tarball() {   # a regular, non-empty file with a ustar magic in its first header
+	[ -f "$1" ] && [ ! -L "$1" ] && [ -s "$1" ] &&
+		[ "$(dd if="$1" bs=1 skip=257 count=5 status=none 2>/dev/null)" = ustar ]
+}
+
+check_existing() {
+	if [ -e "$OUT" ] || [ -L "$OUT" ]; then
+		is_tarball "$OUT" && { echo "$OUT"; exit 0; }
+		die "'$OUT' exists but is not a tar archive (a directory made by mmdebstrap's format guess?); move it away and run again"
+	fi
+}
+
+check_existing
+[ "$(id -u)" -eq 0 ] || die "cannot build '$OUT': mmdebstrap needs root"
+command -v mmdebstrap >/dev/null || die "cannot build '$OUT': mmdebstrap not installed (apt-get install mmdebstrap)"
+command -v flock >/dev/null || die "cannot build '$OUT': flock not installed (apt-get install util-linux)"
+mkdir -p "$CACHE"
+
+exec 9>"$CACHE/.debian-$SUITE.lock"
+flock -w 1800 9 || die "cannot build '$OUT': another run holds $CACHE/.debian-$SUITE.lock"
+check_existing   # made by the run we waited for
+
+# This machine's apt sources for the suite, by path.
+sources=()
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+	[ -f "$f" ] || continue
+	if grep -Eq "^[^#]*[[:space:]]$SUITE([[:space:]]|\$)" "$f"; then
+		sources+=("$f")
+	fi
+done
+[ ${#sources[@]} -gt 0 ] || die "cannot build '$OUT': no apt source on this machine names $SUITE"
+
+# The machine's own apt settings that decide whether a download works here.
+aptopts=()
+while IFS= read -r line; do
+	aptopts+=(--aptopt="$line")
+done < <(apt-config dump 2>/dev/null | grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
+
+tmp=$(mktemp "$CACHE/.debian-$SUITE.tar.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+echo "fetch-debian-rootfs: building $OUT with mmdebstrap (about a minute)" >&2
+mmdebstrap --mode=root --format=tar --variant=minbase \
+	--include=linux-image-cloud-amd64,openssh-server \
+	"${aptopts[@]}" "$SUITE" "$tmp" "${sources[@]}" </dev/null >&2 ||
+	die "cannot build '$OUT': mmdebstrap failed"
+is_tarball "$tmp" || die "cannot build '$OUT': mmdebstrap wrote no tar archive"
+chmod 0644 "$tmp"
+mv -f "$tmp" "$OUT"
+trap - EXIT
+echo "$OUT"
