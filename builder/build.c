@@ -37,6 +37,9 @@ struct build {
         char *outdir;
         time_t now;
         struct timespec when;
+        /* identities that do not depend on the disk's size, made once */
+        uint8_t disk_guid[16], part_uuid[3][16];
+        uint32_t mbr_signature, esp_volume_id;
         /* boot pieces, made before the filesystem is written */
         struct kiln_kernel kernel;
         uint8_t *core_img, *boot_img;
@@ -139,6 +142,27 @@ static void make_uuid(const struct kiln_build_opts *o, const char *purpose, uint
                 derive_uuid(o->seed, o->seed_len, purpose, ret);
         else
                 random_uuid(ret);
+}
+
+static uint32_t u32_of(const uint8_t v[16])
+{
+        return (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24;
+}
+
+/* Every identity once: the menu, fstab and the tables must agree. */
+static void make_ids(struct build *b)
+{
+        const struct kiln_build_opts *o = b->o;
+        uint8_t v[16];
+
+        make_uuid(o, "disk-guid", b->disk_guid);
+        make_uuid(o, "partition-root", b->part_uuid[KILN_PART_ROOT]);
+        make_uuid(o, "partition-bios-boot", b->part_uuid[KILN_PART_BIOS_BOOT]);
+        make_uuid(o, "partition-esp", b->part_uuid[KILN_PART_ESP]);
+        make_uuid(o, "mbr-signature", v);
+        b->mbr_signature = u32_of(v);
+        make_uuid(o, "esp-volume-id", v);
+        b->esp_volume_id = u32_of(v);
 }
 
 /* ---------- boot preparation ---------- */
@@ -335,7 +359,7 @@ static int prepare_efi(struct build *b, const char *fs_uuid, const char *part)
         return r;
 }
 
-static int prepare_boot(struct build *b, struct kiln_layout *uuids)
+static int prepare_boot(struct build *b)
 {
         const struct kiln_build_opts *o = b->o;
         char fs_uuid[37], partuuid[40], esp_uuid[16], distro[128], part[16];
@@ -347,15 +371,10 @@ static int prepare_boot(struct build *b, struct kiln_layout *uuids)
         snprintf(b->res.kernel, sizeof(b->res.kernel), "%s", b->kernel.version);
         format_uuid(b->res.fs_uuid, fs_uuid);
 
-        /* GUIDs and the MBR signature do not depend on the disk's size. */
-        make_uuid(o, "disk-guid", uuids->disk_guid);
-        uint8_t sig[16];
-        make_uuid(o, "mbr-signature", sig);
-        uuids->mbr_signature = (uint32_t)sig[0] | (uint32_t)sig[1] << 8 | (uint32_t)sig[2] << 16 | (uint32_t)sig[3] << 24;
-        uuids->kind = o->ptable;
+        struct kiln_layout ids = { .kind = o->ptable, .mbr_signature = b->mbr_signature };
         struct kiln_part root = { .number = 1 };
-        make_uuid(o, "partition-root", root.uuid);
-        kiln_part_uuid_string(uuids, &root, partuuid);
+        memcpy(root.uuid, b->part_uuid[KILN_PART_ROOT], 16);
+        kiln_part_uuid_string(&ids, &root, partuuid);
         snprintf(part, sizeof(part), "%s1", o->ptable == KILN_PTABLE_GPT ? "gpt" : "msdos");
 
         struct kiln_grub_cfg gc = {
@@ -375,9 +394,8 @@ static int prepare_boot(struct build *b, struct kiln_layout *uuids)
         bool efi = o->ptable == KILN_PTABLE_GPT && o->boot_mode != KILN_BOOT_LEGACY_BIOS;
         if (r >= 0) {
                 /* The FAT volume id doubles as the ESP's filesystem UUID. */
-                uint8_t v[16];
-                make_uuid(o, "esp-volume-id", v);
-                snprintf(esp_uuid, sizeof(esp_uuid), "%02X%02X-%02X%02X", v[3], v[2], v[1], v[0]);
+                uint32_t v = b->esp_volume_id;
+                snprintf(esp_uuid, sizeof(esp_uuid), "%04X-%04X", v >> 16, v & 0xffff);
                 r = ensure_fstab(b, fs_uuid, efi ? esp_uuid : NULL);
         }
         if (r >= 0 && o->boot_mode != KILN_BOOT_UEFI)
@@ -472,11 +490,9 @@ static int write_image(struct build *b, struct kiln_disk *disk, const struct kil
         const struct kiln_part *esp = kiln_layout_find(l, KILN_PART_ESP);
         if (esp && b->esp) {
                 phase(b, "esp");
-                uint8_t v[16];
-                make_uuid(o, "esp-volume-id", v);
                 struct kiln_fat_opts fo = {
                         .label = "EFI",
-                        .volume_id = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 24,
+                        .volume_id = b->esp_volume_id,
                         .mtime = b->now,
                         .hidden_sectors = (uint32_t)esp->start,
                 };
@@ -563,10 +579,10 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 memcpy(b.res.fs_uuid, o->fs_uuid, 16);
         else
                 make_uuid(o, "ext4-uuid", b.res.fs_uuid);
-        struct kiln_layout ids = { 0 };
+        make_ids(&b);
         if (o->ptable != KILN_PTABLE_NONE) {
                 phase(&b, "boot loader");
-                r = prepare_boot(&b, &ids);
+                r = prepare_boot(&b);
                 if (r < 0)
                         goto out;
         }
@@ -580,14 +596,10 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 r = kiln_layout_plan(o->ptable, o->boot_mode, o->arch, b.res.size, &b.res.layout);
                 if (r < 0)
                         goto out;
-                b.res.layout.mbr_signature = ids.mbr_signature;
-                memcpy(b.res.layout.disk_guid, ids.disk_guid, 16);
-                for (size_t i = 0; i < b.res.layout.n_parts; i++) {
-                        static const char *const purpose[] = { [KILN_PART_ROOT] = "partition-root",
-                                                               [KILN_PART_BIOS_BOOT] = "partition-bios-boot",
-                                                               [KILN_PART_ESP] = "partition-esp" };
-                        make_uuid(o, purpose[b.res.layout.parts[i].role], b.res.layout.parts[i].uuid);
-                }
+                b.res.layout.mbr_signature = b.mbr_signature;
+                memcpy(b.res.layout.disk_guid, b.disk_guid, 16);
+                for (size_t i = 0; i < b.res.layout.n_parts; i++)
+                        memcpy(b.res.layout.parts[i].uuid, b.part_uuid[b.res.layout.parts[i].role], 16);
         }
 
         struct kiln_ext4_opts eo = { .label = o->label, .now = b.now };

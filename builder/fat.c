@@ -22,8 +22,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,21 +42,9 @@
 #define MAX_DIR_ENTRIES 65536u   /* a folder is at most 2 MiB */
 #define MAX_FILE_SIZE UINT32_MAX
 #define MAX_SECTORS UINT32_MAX   /* 32-bit sector counts: 2 TiB */
-#define RUN_BUFFER (1u << 20)
-#define MEDIA 0xF8u
-
-/*
- * The type of a FAT volume is decided by its cluster count alone.  The
- * thresholds are 4085 and 65525, but drivers disagree on whether the two
- * reserved FAT entries count, so stay a few clusters clear of both
- * boundaries, with mkfs.fat's margins.
- */
-#define FAT12_MAX_CLUSTERS 4080u
-#define FAT16_MIN_CLUSTERS 4085u
-#define FAT16_MAX_CLUSTERS 65520u
-#define FAT32_MIN_CLUSTERS 65529u
-#define FAT32_MAX_CLUSTERS 0x0FFFFFF0u
 #define MAX_SPC 64u              /* 32 KiB clusters: larger ones are not portable */
+#define RUN_BUFFER (1u << 20)
+#define MEDIA 0xF8u              /* a fixed disk */
 
 #define ATTR_VOLUME 0x08u
 #define ATTR_DIR 0x10u
@@ -64,6 +52,39 @@
 #define ATTR_LFN 0x0Fu
 #define NT_LOWER_BASE 0x08u
 #define NT_LOWER_EXT 0x10u
+
+/*
+ * The type of a FAT volume is decided by its cluster count alone.  The
+ * thresholds are 4085 and 65525, but drivers disagree on whether the two
+ * reserved FAT entries count, so stay a few clusters clear of both
+ * boundaries, with mkfs.fat's margins.
+ */
+static const struct fat_type {
+        unsigned bits;
+        uint32_t min_clusters, max_clusters;
+        uint32_t eoc;             /* end of chain; entry 1 too (clean, no errors) */
+        const char *name;         /* as in the boot sector */
+} fat_types[] = {
+        { 12, 1, 4080, 0xFFF, "FAT12" },
+        { 16, 4085, 65520, 0xFFFF, "FAT16" },
+        { 32, 65529, 0x0FFFFFF0, 0x0FFFFFFF, "FAT32" },
+};
+
+/* mkfs.fat's FAT32 cluster sizes (after Microsoft's format tool). */
+static const struct {
+        uint32_t up_to_mib;
+        uint32_t spc;
+} fat32_cluster_sizes[] = {
+        { 260, 1 }, { 8192, 8 }, { 16384, 16 }, { 32768, 32 }, { UINT32_MAX, 64 },
+};
+
+static const struct fat_type *fat_type(unsigned bits)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(fat_types); i++)
+                if (fat_types[i].bits == bits)
+                        return &fat_types[i];
+        return NULL;
+}
 
 struct fat_node {
         char *name;               /* one path component, UTF-8, as given */
@@ -357,7 +378,7 @@ int kiln_fat_add_dir(struct kiln_fat *f, const char *path)
 /* A new file node in its folder; the caller fills in the bytes. */
 static int add_file_node(struct kiln_fat *f, const char *path, uint64_t size, struct fat_node **ret)
 {
-        struct fat_node *d, *c;
+        struct fat_node *d, *c, *old;
         const char *name;
         size_t len;
         int r;
@@ -372,8 +393,10 @@ static int add_file_node(struct kiln_fat *f, const char *path, uint64_t size, st
         if (!c)
                 return -ENOMEM;
         r = make_uname(name, len, &c->uname, &c->uname_len);
-        if (r >= 0 && find_child(d, c->uname, c->uname_len))
-                r = kiln_errorf(-EEXIST, "cannot add '%s': the name is taken (FAT ignores case)", path);
+        if (r >= 0 && (old = find_child(d, c->uname, c->uname_len)))
+                r = strcmp(old->name, c->name)
+                            ? kiln_errorf(-EEXIST, "cannot add '%s': '%s' is there (FAT ignores case)", path, old->name)
+                            : kiln_errorf(-EEXIST, "cannot add '%s': it exists", path);
         if (r >= 0)
                 r = add_child(d, c);
         if (r < 0) {
@@ -509,7 +532,7 @@ static uint8_t basis_char(uint16_t c, bool *lossy)
  * no leading dots or spaces, base before the last dot, at most 8 + 3. */
 static void make_basis(const uint16_t *u, size_t n, struct basis *b)
 {
-        size_t start = 0, last_dot = n, end;
+        size_t start = 0, last_dot = n;
 
         memset(b, 0, sizeof(*b));
         while (start < n && (u[start] == '.' || u[start] == ' ')) {
@@ -519,8 +542,7 @@ static void make_basis(const uint16_t *u, size_t n, struct basis *b)
         for (size_t i = start; i < n; i++)
                 if (u[i] == '.')
                         last_dot = i;
-        end = last_dot;
-        for (size_t i = start; i < end; i++) {
+        for (size_t i = start; i < last_dot; i++) {
                 uint8_t c = basis_char(u[i], &b->lossy);
                 if (!c)
                         continue;
@@ -693,14 +715,9 @@ static bool compute_geometry(uint32_t total, unsigned bits, uint32_t spc, size_t
 
 static bool clusters_in_range(const struct geometry *g)
 {
-        switch (g->bits) {
-        case 12:
-                return g->clusters <= FAT12_MAX_CLUSTERS;
-        case 16:
-                return g->clusters >= FAT16_MIN_CLUSTERS && g->clusters <= FAT16_MAX_CLUSTERS;
-        default:
-                return g->clusters >= FAT32_MIN_CLUSTERS && g->clusters <= FAT32_MAX_CLUSTERS;
-        }
+        const struct fat_type *t = fat_type(g->bits);
+
+        return g->clusters >= t->min_clusters && g->clusters <= t->max_clusters;
 }
 
 static size_t dir_bytes(const struct fat_node *d, bool label)
@@ -730,26 +747,25 @@ static bool content_fits(const struct kiln_fat *f, const struct geometry *g, boo
         return clusters_needed(f->root, cluster_bytes(g), label, g->bits == 32) <= g->clusters;
 }
 
-/* mkfs.fat's FAT32 cluster sizes (after Microsoft's format): 512 bytes up
- * to 260 MiB, 4 KiB up to 8 GiB, then 8, 16 and 32 KiB. */
 static uint32_t fat32_spc(uint32_t total)
 {
-        uint32_t mib = total / 2048;
+        size_t i = 0;
 
-        return mib > 32768 ? 64 : mib > 16384 ? 32 : mib > 8192 ? 16 : mib > 260 ? 8 : 1;
+        while (total / 2048 > fat32_cluster_sizes[i].up_to_mib)
+                i++;
+        return fat32_cluster_sizes[i].spc;
 }
 
 /* FAT12/16 clusters start at 2 KiB, like mkfs.fat, and double until the
  * count fits the type (FAT16 when bits is 0: FAT12 then takes what is small). */
 static uint32_t small_spc(uint32_t total, unsigned bits, size_t root_entries)
 {
-        uint32_t max = bits == 12 ? FAT12_MAX_CLUSTERS : FAT16_MAX_CLUSTERS;
+        const struct fat_type *t = fat_type(bits == 12 ? 12 : 16);
         struct geometry g;
         uint32_t spc;
 
         for (spc = 4; spc < MAX_SPC; spc *= 2)
-                if (!compute_geometry(total, bits == 12 ? 12 : 16, spc, root_entries, &g) ||
-                    g.clusters <= max)
+                if (!compute_geometry(total, t->bits, spc, root_entries, &g) || g.clusters <= t->max_clusters)
                         break;
         return spc;
 }
@@ -802,18 +818,19 @@ static bool too_large(uint64_t total, unsigned want)
                 return true;
         if (want != 12 && want != 16)
                 return false;
-        return compute_geometry((uint32_t)total, want, MAX_SPC, 512, &g) &&
-               g.clusters > (want == 12 ? FAT12_MAX_CLUSTERS : FAT16_MAX_CLUSTERS);
+        return compute_geometry((uint32_t)total, want, MAX_SPC, 512, &g) && g.clusters > fat_type(want)->max_clusters;
 }
+
+static const char *plural(size_t n) { return n == 1 ? "" : "s"; }
 
 static const char *type_name(unsigned bits)
 {
-        return bits == 12 ? "FAT12" : bits == 16 ? "FAT16" : bits == 32 ? "FAT32" : "FAT";
+        return bits ? fat_type(bits)->name : "FAT";
 }
 
 static int check_bits(unsigned bits)
 {
-        if (bits != 0 && bits != 12 && bits != 16 && bits != 32)
+        if (bits != 0 && !fat_type(bits))
                 return kiln_errorf(-EINVAL, "FAT type %u is not 12, 16 or 32", bits);
         return 0;
 }
@@ -834,8 +851,9 @@ int kiln_fat_min_size(struct kiln_fat *f, unsigned fat_bits, uint64_t *ret)
         /* Double until it fits, then bisect between the last miss and hit. */
         while (!pick_geometry(f, hi, fat_bits, true, &g)) {
                 if (hi == MAX_SECTORS || too_large(hi, fat_bits))
-                        return kiln_errorf(-EFBIG, "%zu files and %zu folders do not fit in any %s volume",
-                                           f->n_files, f->n_dirs, type_name(fat_bits));
+                        return kiln_errorf(-EFBIG, "%zu file%s in %zu folder%s do not fit in any %s volume",
+                                           f->n_files, plural(f->n_files), f->n_dirs + 1, plural(f->n_dirs + 1),
+                                           type_name(fat_bits));
                 lo = hi;
                 hi = MIN(hi * 2, (uint64_t)MAX_SECTORS);
         }
@@ -852,8 +870,8 @@ int kiln_fat_min_size(struct kiln_fat *f, unsigned fat_bits, uint64_t *ret)
                         *ret = s * SECTOR;
                         return 0;
                 }
-        return kiln_errorf(-EFBIG, "%zu files and %zu folders do not fit in any %s volume", f->n_files,
-                           f->n_dirs, type_name(fat_bits));
+        return kiln_errorf(-EFBIG, "%zu file%s in %zu folder%s do not fit in any %s volume", f->n_files,
+                           plural(f->n_files), f->n_dirs + 1, plural(f->n_dirs + 1), type_name(fat_bits));
 }
 
 /* -------------------------------------------------------- phase 2: layout */
@@ -1143,7 +1161,7 @@ static void build_boot_sector(uint8_t *b, const struct geometry *g, const struct
 {
         bool fat32 = g->bits == 32;
         size_t ext = fat32 ? 0x40 : 0x24, code = fat32 ? 0x5A : 0x3E;
-        uint16_t msg = (uint16_t)(0x7C00 + code + sizeof(boot_code));
+        uint16_t msg = (uint16_t)(0x7C00 + code + sizeof(boot_code)); /* where the BIOS loads it */
 
         b[0] = 0xEB; /* jmp short over the BPB to the code, nop */
         b[1] = (uint8_t)(code - 2);
@@ -1230,7 +1248,7 @@ static void fat_set(uint8_t *fat, unsigned bits, uint32_t i, uint32_t v)
 static int emit_fats(struct run *w, const struct layout *l)
 {
         unsigned bits = l->g.bits;
-        uint32_t eoc = bits == 32 ? 0x0FFFFFFF : bits == 16 ? 0xFFFF : 0xFFF;
+        uint32_t eoc = fat_type(bits)->eoc;
         size_t head = DIV_ROUND_UP((size_t)l->next * bits, 8);
         uint64_t bytes = (uint64_t)l->g.fat_sectors * SECTOR;
         _cleanup_free_ uint8_t *fat = calloc(1, head);
@@ -1288,7 +1306,21 @@ static int emit_volume(struct run *w, const struct kiln_fat *f, const struct lay
 
 /* ------------------------------------------------------------------ write */
 
-static int no_geometry(struct kiln_fat *f, uint64_t size, unsigned want, const char *label)
+static int write_volume(struct kiln_disk *disk, const struct kiln_fat *f, const struct layout *l,
+                        const struct volume *v, const char *what)
+{
+        _cleanup_free_ uint8_t *buf = malloc(RUN_BUFFER);
+        struct run w = { .disk = disk, .buf = buf };
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        kiln_clear_error(); /* so that a message after a failure is this write's */
+        r = emit_volume(&w, f, l, v);
+        return r < 0 ? kiln_error_prefix(r, "cannot write %s", what) : 0;
+}
+
+static int no_geometry(struct kiln_fat *f, uint64_t size, unsigned want, const char *what)
 {
         char have[32], need[32];
         uint64_t min;
@@ -1296,14 +1328,15 @@ static int no_geometry(struct kiln_fat *f, uint64_t size, unsigned want, const c
 
         format_size(size, have, sizeof(have));
         if (too_large(size / SECTOR, want))
-                return kiln_errorf(-EFBIG, "FAT volume '%s' of %s is too large for %s (at most %s)", label, have,
-                                   type_name(want), want == 12 ? "about 128 MiB" : want == 16 ? "about 2 GiB" : "2 TiB");
+                return kiln_errorf(-EFBIG, "%s of %s is too large for %s (at most %s)", what, have, type_name(want),
+                                   want == 12 ? "about 128 MiB" : want == 16 ? "about 2 GiB" : "2 TiB");
         r = kiln_fat_min_size(f, want, &min);
         if (r < 0)
-                return kiln_error_prefix(r, "FAT volume '%s'", label);
+                return kiln_error_prefix(r, "%s", what);
         format_size(min, need, sizeof(need));
-        return kiln_errorf(-ENOSPC, "FAT volume '%s' of %s is too small: %s with %zu files and %zu folders needs at least %s",
-                           label, have, type_name(want), f->n_files, f->n_dirs, need);
+        return kiln_errorf(-ENOSPC, "%s of %s is too small: its %zu file%s in %zu folder%s need at least %s%s%s",
+                           what, have, f->n_files, plural(f->n_files), f->n_dirs + 1, plural(f->n_dirs + 1), need,
+                           want ? " as " : "", want ? type_name(want) : "");
 }
 
 int kiln_fat_write(struct kiln_fat *f, struct kiln_disk *disk, const struct kiln_fat_opts *o,
@@ -1311,8 +1344,7 @@ int kiln_fat_write(struct kiln_fat *f, struct kiln_disk *disk, const struct kiln
 {
         struct layout l = { .next = 2 };
         struct volume v = { .volume_id = o->volume_id, .hidden_sectors = o->hidden_sectors };
-        struct run w = { .disk = disk };
-        const char *name = o->label && *o->label ? o->label : "(no label)";
+        char what[48];
         int r;
 
         r = check_bits(o->fat_bits);
@@ -1326,19 +1358,16 @@ int kiln_fat_write(struct kiln_fat *f, struct kiln_disk *disk, const struct kiln
         if (r < 0)
                 return r;
         l.label = v.has_label;
+        if (v.has_label)
+                snprintf(what, sizeof(what), "FAT volume '%s'", o->label);
+        else
+                snprintf(what, sizeof(what), "unlabelled FAT volume");
         if (!pick_geometry(f, disk->size / SECTOR, o->fat_bits, l.label, &l.g))
-                return no_geometry(f, disk->size, o->fat_bits, name);
+                return no_geometry(f, disk->size, o->fat_bits, what);
 
         r = allocate(&l, f->root);
-        w.buf = r < 0 ? NULL : malloc(RUN_BUFFER);
-        if (r >= 0 && !w.buf)
-                r = -ENOMEM;
-        if (r >= 0) {
-                kiln_clear_error(); /* so that a message after a failure is this write's */
-                r = emit_volume(&w, f, &l, &v);
-                if (r < 0)
-                        kiln_error_prefix(r, "cannot write FAT volume '%s'", name);
-        }
+        if (r >= 0)
+                r = write_volume(disk, f, &l, &v, what);
         if (r >= 0 && ret)
                 *ret = (struct kiln_fat_result){
                         .fat_bits = l.g.bits,
@@ -1346,7 +1375,6 @@ int kiln_fat_write(struct kiln_fat *f, struct kiln_disk *disk, const struct kiln
                         .clusters = l.g.clusters,
                         .free_clusters = l.g.clusters + 2 - l.next,
                 };
-        free(w.buf);
         free(l.order);
         return r;
 }

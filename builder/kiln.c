@@ -311,6 +311,12 @@ static int cmd_build(int argc, char **argv)
                 static char fallback[129];
                 const char *base = strrchr(output, '/') ? strrchr(output, '/') + 1 : output;
                 snprintf(fallback, sizeof(fallback), "%.*s", (int)strcspn(base, "."), base);
+                for (char *p = fallback; *p; p++)
+                        if (!strchr("()[] ./'@_-", *p) && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                                              (*p >= '0' && *p <= '9')))
+                                *p = '-';
+                if (strlen(fallback) < 3)
+                        strncat(fallback, "-image", sizeof(fallback) - strlen(fallback) - 1);
                 bo.name = opt_name ? opt_name : spec.ami_name ? spec.ami_name : fallback;
                 if (kiln_image_name_valid(bo.name) < 0) {
                         fail("bad image name '%s': 3-128 characters of letters, digits and ()[] ./'@_-", bo.name);

@@ -101,7 +101,8 @@ fsck_clean() {   # NAME IMAGE: e2fsck -fn must be clean for kiln's image
 
 failed=0
 echo "# kiln bench: $("$KILN" version), $(mke2fs -V 2>&1 | head -1), $(tar --version | head -1)"
-echo "# $(uname -sr), $(nproc) CPUs, scratch $WORK on $(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || echo '?')"
+echo "# $(uname -sr), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+	"scratch $WORK on $(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || echo '?')"
 echo "# best of $RUNS runs per side, wall clock; page cache not dropped: inputs are read once"
 echo "# before timing, so kiln and the peer see the same warm cache"
 
@@ -122,7 +123,7 @@ if [ -z "$tarball" ] || [ ! -f "$tarball" ]; then
 	failed=1
 else
 	cat "$tarball" >/dev/null
-	kbest= pbest= ptar= pmkfs=
+	kbest='' pbest='' ptar='' pmkfs=''
 	for ((i = 1; i <= RUNS; i++)); do
 		rm -f "$WORK/deb-kiln.img"
 		timed "$KILN" build -q -r "$tarball" -o "$WORK/deb-kiln.img" -t none -s "$SIZE" ||
@@ -159,7 +160,7 @@ rm -rf "$syn"
 mkdir -p "$syn/many" || die "cannot create '$syn'"
 (cd "$syn/many" && seq -f 'file-%06g' 1 "$NFILES" | xargs touch) || die "cannot create $NFILES files in '$syn/many'"
 ls -f "$syn/many" >/dev/null   # warm the dentry cache for both sides
-kbest= pbest= capped=
+kbest='' pbest='' capped=''
 for ((i = 1; i <= RUNS; i++)); do
 	rm -f "$WORK/syn-kiln.img"
 	timed "$KILN" build -q -r "$syn" -o "$WORK/syn-kiln.img" -t none -s "$SYN_SIZE" ||

@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "../lib/tap.h"
 #include "spec.h"
@@ -616,22 +613,17 @@ static void test_limits(void)
         free(buf);
 }
 
-/* Failed parses free what they built.  LeakSanitizer checks when built with
- * ASan (as CI does); glibc's counters check in a plain build. */
+/*
+ * Failed parses free what they built: every error case above ran already, so
+ * LeakSanitizer sees their leftovers now.  Without ASan there is no reliable
+ * count (glibc's per-thread cache keeps freed chunks "in use"), so skip.
+ */
 static void test_no_leaks(void)
 {
-#ifdef __GLIBC__
-        size_t before, after;
-        struct kiln_spec s;
-
-        before = mallinfo2().uordblks;
-        for (size_t i = 0; i < ARRAY_SIZE(errors); i++)
-                (void)parse_text(errors[i].text, &s);
-        after = mallinfo2().uordblks;
-        is_int(after, before, "failed parses leave the heap as it was");
-#endif
 #ifdef HAVE_LSAN
         is_int(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer finds no leaks");
+#else
+        ok(1, "# SKIP leak check needs -fsanitize=address");
 #endif
 }
 
