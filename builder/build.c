@@ -495,6 +495,7 @@ static int write_image(struct build *b, struct kiln_disk *disk, const struct kil
                         .volume_id = b->esp_volume_id,
                         .mtime = b->now,
                         .hidden_sectors = (uint32_t)esp->start,
+                        .fat_bits = 32, /* UEFI firmware expects FAT32 on an ESP */
                 };
                 r = kiln_disk_new_slice(disk, esp->start * KILN_SECTOR, esp->size * KILN_SECTOR, &slice);
                 if (r < 0)

@@ -14,9 +14,10 @@
  *               data), batched through a 1 MiB buffer into large writes.
  *
  * Layout rules follow mkfs.fat where it has one (cluster sizes, 32
- * reserved sectors on FAT32 with the FSInfo sector at 1 and the backup
- * boot sector at 6, two FATs, media 0xF8, root folder at cluster 2) and
- * Microsoft's FAT specification (fatgen103) elsewhere.
+ * reserved sectors on FAT32 (64 with 32 KiB clusters) with the FSInfo
+ * sector at 1 and the backup boot sector at 6, two FATs, media 0xF8, root
+ * folder at cluster 2) and Microsoft's FAT specification (fatgen103)
+ * elsewhere.
  */
 #include "fat.h"
 

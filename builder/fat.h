@@ -7,7 +7,7 @@
  * disk (a partition slice) in one sequential pass.  The volume is FAT32
  * whenever the size allows it (the UEFI specification asks for FAT32 on
  * system partitions); a volume too small for FAT32 (below about 32.5 MiB)
- * becomes FAT16 or FAT12, the way mkfs.fat would make it, so a seed of a
+ * becomes FAT16 or FAT12, much as mkfs.fat would make it, so a seed of a
  * few KiB can live in a 1 MiB partition.  opts.fat_bits forces a type.
  *
  * Names: any name that is not an upper-case 8.3 name gets VFAT long-name
@@ -61,27 +61,36 @@ void kiln_fat_free(struct kiln_fat *f);
 
 /* Add a folder and any missing parents ("EFI/BOOT"); adding an existing
  * folder again is fine.  Paths use '/', may start with one, and name no
- * "." or ".." components. */
+ * "." or ".." components.  A name is valid UTF-8 of at most 255 UTF-16
+ * characters, without control characters or any of " * / : < > ? \ |, and
+ * does not end with a dot or a space (-EINVAL, -ENAMETOOLONG); -ENOTDIR if
+ * a parent is a file.  A refused path adds nothing. */
 int kiln_fat_add_dir(struct kiln_fat *f, const char *path);
 
-/* Add a file with a copy of len bytes (at most 4 GiB - 1); missing parent
- * folders are added.  -EEXIST if the name is taken in its folder. */
+/* Add a file with a copy of len bytes (at most 4 GiB - 1, else -EFBIG);
+ * missing parent folders are added.  -EEXIST if the name is taken in its
+ * folder, in any case. */
 int kiln_fat_add_file(struct kiln_fat *f, const char *path, const void *data, size_t len);
 
 /* Add a file whose bytes are read from fd (a regular file, from offset 0)
  * when the volume is written, through kiln_disk_copy_from_fd.  The size is
- * taken now; fd is duplicated, so the caller may close its own. */
+ * taken now (a file that shrinks by then fails the write with -EIO); fd
+ * is duplicated, so the caller may close its own. */
 int kiln_fat_add_file_from_fd(struct kiln_fat *f, const char *path, int fd);
 
 /* The smallest volume, in bytes and a multiple of 1 MiB, that holds what
- * was added (and a label) as FAT of fat_bits (0: any type, as in opts). */
+ * was added (and a label) as FAT of fat_bits (0: any type, as in opts).
+ * FAT32 alone needs 33 MiB (65529 clusters of 512 bytes and their FATs);
+ * a few small files take 1 MiB as FAT12.  -EFBIG if nothing can hold them. */
 int kiln_fat_min_size(struct kiln_fat *f, unsigned fat_bits, uint64_t *ret);
 
 /* Write the volume so that it fills the whole disk (512-byte sectors; a
  * tail shorter than a sector is left unused).  -ENOSPC when the volume is
- * too small for the files or for the requested FAT type, -EFBIG when it is
- * too large for it (over 2 TiB, or FAT16 over 2 GiB), -EINVAL for a bad
- * label or type, or the disk's error.  ret may be NULL. */
+ * too small for the files or for the requested FAT type (the message says
+ * how much is needed), -EFBIG when it is too large for it (over 2 TiB, FAT16
+ * over 2 GiB, FAT12 over 128 MiB), -EINVAL for a bad label or type, or the
+ * disk's error (-EIO...), never a partial success.  Writing again, after
+ * more adds or with other options, is fine.  ret may be NULL. */
 int kiln_fat_write(struct kiln_fat *f, struct kiln_disk *disk, const struct kiln_fat_opts *o,
                    struct kiln_fat_result *ret);
 

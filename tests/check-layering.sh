@@ -10,7 +10,7 @@ set -u
 export LC_ALL=C
 
 ROOT=${1:-$(dirname "$0")/..}
-cd "$ROOT" || { echo "1..0 # SKIP cannot cd to '$ROOT'"; exit 0; }
+cd "$ROOT" || { echo "Bail out! cannot cd to '$ROOT'"; exit 1; }
 
 n=0
 status=0
@@ -114,15 +114,15 @@ check_calls() {
 	printf '%s' "${bad%$'\n'}"
 }
 
-# The pure parsers may use each other and common/util.h, nothing else of ours.
+# Pure code may use other pure code and common/util.h, nothing else of ours.
 check_parser_includes() {
 	local f kind name bad=""
-	for f in "${PARSERS[@]}"; do
+	for f in "${PURE[@]}"; do
 		[ -f "$f" ] || continue
 		while read -r kind name; do
 			[ "$kind" = q ] || continue
 			case $name in
-			spec.h | tables.h | util.h) ;;
+			spec.h | tables.h | json.h | util.h) ;;
 			*) bad+="$f: #include \"$name\""$'\n' ;;
 			esac
 		done < <(includes "$f")
@@ -148,14 +148,17 @@ IO_HEADERS='^(fcntl|unistd|dirent|ftw|fts|poll|aio|termios)\.h$|^sys/(stat|statf
 # Printing to the terminal and leaving the process: the front end's job.
 PRINT_EXIT='(^|[^[:alnum:]_.>])(printf|vprintf|puts|putchar|perror|err|errx|warn|warnx|exit|_exit|_Exit|abort)[[:space:]]*\(|(^|[^[:alnum:]_.>])(fprintf|vfprintf|fputs|fputc|putc|fflush)[[:space:]]*\([^;]*\b(stdout|stderr)\b'
 EXIT='(^|[^[:alnum:]_.>])(exit|_exit|_Exit|abort)[[:space:]]*\('
+# Starting another program: builder/exec.c's job.
+RUN='(^|[^[:alnum:]_.>])(fork|vfork|execl|execlp|execle|execv|execvp|execvpe|execve|posix_spawn|posix_spawnp|system|popen)[[:space:]]*\('
 
 mapfile -t COMMON < <(sources common)
 mapfile -t BUILDER_LIB < <(sources builder | grep -vx 'builder/kiln.c')
 mapfile -t BUILDER_LOW < <(sources builder | grep -vxE 'builder/(build|kiln)\.c')
+mapfile -t BUILDER_MID < <(sources builder | grep -vxE 'builder/(build|kiln|metadata)\.c|builder/(build|metadata)\.h')
 mapfile -t BOOT < <(sources boot)
 mapfile -t CIL < <(sources cloud-init-lite)
 mapfile -t INITRAMFS < <(sources initramfs)
-PARSERS=(builder/spec.c builder/spec.h builder/tables.c builder/tables.h)
+PURE=(builder/spec.c builder/spec.h builder/tables.c builder/tables.h builder/json.c builder/json.h)
 TOP=(builder/build.c builder/kiln.c)
 
 report "common/ includes only common/" "$(check_quoted "${COMMON[@]}" -- common/)"
@@ -163,12 +166,17 @@ report "common/ uses only libc and OpenSSL" "$(check_angle "${COMMON[@]}" -- "$T
 report "common/ never exits" "$(check_calls "${COMMON[@]}" -- "$EXIT")"
 report "builder/ below build.c includes only builder/ and common/" \
 	"$(check_quoted "${BUILDER_LOW[@]}" -- builder/ common/)"
+report "only build.c, kiln.c and metadata.c use build.h and metadata.h" \
+	"$(check_quoted "${BUILDER_MID[@]}" "${BOOT[@]}" -- common/ |
+	   grep -E '\(builder/(build|metadata)\.h\)$')"
 report "build.c and kiln.c include only builder/, common/, boot/, initramfs/" \
 	"$(check_quoted "${TOP[@]}" -- builder/ common/ boot/ initramfs/)"
-report "pure parsers (spec, tables) include no I/O headers" "$(check_angle "${PARSERS[@]}" -- "$IO_HEADERS")"
-report "pure parsers include only spec.h, tables.h, util.h" "$(check_parser_includes)"
+report "pure code (spec, tables, json) includes no I/O headers" "$(check_angle "${PURE[@]}" -- "$IO_HEADERS")"
+report "pure code includes only spec.h, tables.h, json.h, util.h" "$(check_parser_includes)"
 report "only builder/kiln.c prints or exits in builder/" "$(check_calls "${BUILDER_LIB[@]}" -- "$PRINT_EXIT")"
 report "boot/ includes only boot/, common/ and builder/ below build.c" "$(check_boot)"
+report "only builder/exec.c runs programs" \
+	"$(check_calls "${BUILDER_LIB[@]/builder\/exec.c}" "${BOOT[@]}" -- "$RUN")"
 report "boot/ never prints or exits" "$(check_calls "${BOOT[@]}" -- "$PRINT_EXIT")"
 report "cloud-init-lite/ includes only cloud-init-lite/ and common/" \
 	"$(check_quoted "${CIL[@]}" -- cloud-init-lite/ common/)"

@@ -7,11 +7,12 @@
 #                        /etc, and some things the scrubber must remove
 #   $O/demo/rootfs.tar   the same tree as a pax tarball owned by root, so
 #                        neither step needs root
-#   $O/demo.img          the image (bare ext4, no partition table yet)
+#   $O/demo.img          the image: a bare ext4 filesystem (-t none; a bootable
+#                        disk needs a kernel in the rootfs), with its metadata
+#                        $O/demo.img.json and $O/demo.img.kiln.json
 #
 # Then: e2fsck -fn of the image, a debugfs listing, and a second build that
-# must be byte-identical (SOURCE_DATE_EPOCH is set).  The image does not boot
-# yet: partition tables, boot loaders and kiln-init are later issues.
+# must be byte-identical (SOURCE_DATE_EPOCH is set).  Needs no root.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 
@@ -81,5 +82,5 @@ echo
 echo "== reproducible: build again with SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH and compare"
 "$KILN" build -q -r "$WORK/rootfs.tar" -o "$WORK/again.img" -t none --label demo
 cmp "$IMG" "$WORK/again.img"
-rm -f "$WORK/again.img"
+rm -f "$WORK"/again.img*
 echo "identical: $IMG"

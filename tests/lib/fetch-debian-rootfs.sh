@@ -29,7 +29,18 @@ die() { echo "fetch-debian-rootfs: $*" >&2; exit 1; }
 SUITE=bookworm
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KILN_CACHE:-$ROOT/.cache}
-OUT=$CACHE/debian-$SUITE.tar
+# The flavour: "" (issue 2's minbase + cloud kernel + sshd), or "boot", which
+# adds an init (systemd-sysv) and Debian's signed shim and GRUB, for the boot
+# tests (login prompt, Secure Boot).
+FLAVOUR=${1:-}
+INCLUDE=linux-image-cloud-amd64,openssh-server
+NAME=debian-$SUITE
+case $FLAVOUR in
+"") ;;
+boot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
+*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing or 'boot')" >&2; exit 2 ;;
+esac
+OUT=$CACHE/$NAME.tar
 
 is_tarball() {   # a regular, non-empty file with a ustar magic in its first header
 	[ -f "$1" ] && [ ! -L "$1" ] && [ -s "$1" ] &&
@@ -49,8 +60,8 @@ command -v mmdebstrap >/dev/null || die "cannot build '$OUT': mmdebstrap not ins
 command -v flock >/dev/null || die "cannot build '$OUT': flock not installed (apt-get install util-linux)"
 mkdir -p "$CACHE"
 
-exec 9>"$CACHE/.debian-$SUITE.lock"
-flock -w 1800 9 || die "cannot build '$OUT': another run holds $CACHE/.debian-$SUITE.lock"
+exec 9>"$CACHE/.$NAME.lock"
+flock -w 1800 9 || die "cannot build '$OUT': another run holds $CACHE/.$NAME.lock"
 check_existing   # made by the run we waited for
 
 # This machine's apt sources for the suite, by path.
@@ -69,11 +80,11 @@ while IFS= read -r line; do
 	aptopts+=(--aptopt="$line")
 done < <(apt-config dump 2>/dev/null | grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
 
-tmp=$(mktemp "$CACHE/.debian-$SUITE.tar.XXXXXX")
+tmp=$(mktemp "$CACHE/.$NAME.tar.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 echo "fetch-debian-rootfs: building $OUT with mmdebstrap (about a minute)" >&2
 mmdebstrap --mode=root --format=tar --variant=minbase \
-	--include=linux-image-cloud-amd64,openssh-server \
+	--include="$INCLUDE" \
 	"${aptopts[@]}" "$SUITE" "$tmp" "${sources[@]}" </dev/null >&2 ||
 	die "cannot build '$OUT': mmdebstrap failed"
 is_tarball "$tmp" || die "cannot build '$OUT': mmdebstrap wrote no tar archive"
