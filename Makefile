@@ -16,9 +16,9 @@ WARN := -std=gnu11 -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wshadow -Wvla 
 ifeq ($(DEVELOPER),1)
 WARN += -Werror
 endif
-KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder -Iboot
+KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder -Iboot -Iinitramfs
 ALL_CFLAGS = $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
-LIBS := -lext2fs -lcom_err -larchive -lyaml -lcrypto -lz -lzstd
+LIBS := -lext2fs -lcom_err -larchive -lyaml -lcrypto -lz -lzstd -llzma
 
 ifeq ($(V),1)
 Q :=
@@ -44,7 +44,22 @@ LIBKILN_SRCS := \
 	builder/fat.c \
 	builder/metadata.c \
 	boot/grub.c \
+	initramfs/cpio.c \
+	initramfs/modinfo.c \
+	initramfs/modules.c \
 	builder/build.c
+
+# What kiln-init links: the first-boot tasks, pure parsers and the disk seam.
+LIBINIT_SRCS := \
+	common/util.c \
+	builder/disk.c \
+	builder/tables.c \
+	builder/ptable.c \
+	initramfs/cmdline.c \
+	initramfs/parttable.c \
+	initramfs/grow.c \
+	initramfs/sshkeys.c \
+	initramfs/pid1.c
 
 KILN_SRCS := builder/kiln.c
 
@@ -53,6 +68,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz-main.c,
 FUZZ_REPLAY := $(patsubst %,$(O)/fuzz/%,$(FUZZ_TARGETS))
 
 LIBKILN := $(O)/libkiln.a
+LIBINIT := $(O)/libkilninit.a
 KILN := $(O)/kiln
 
 all: $(KILN)
@@ -66,37 +82,46 @@ $(LIBKILN): $(patsubst %.c,$(O)/%.o,$(LIBKILN_SRCS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(LIBINIT): $(patsubst %.c,$(O)/%.o,$(LIBINIT_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(KILN): $(patsubst %.c,$(O)/%.o,$(KILN_SRCS)) $(LIBKILN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/tests/unit/%: $(O)/tests/unit/%.o $(O)/tests/lib/tap.o $(LIBKILN)
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(O)/tests/lib/tap.o $(LIBKILN) $(LIBINIT)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Fuzz targets replay their corpus under ASan+UBSan in `make check`; `make fuzz`
 # builds them for libFuzzer with clang.
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-main.c $(LIBKILN_SRCS)
+ALL_LIB_SRCS := $(sort $(LIBKILN_SRCS) $(LIBINIT_SRCS))
+$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-main.c $(ALL_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(CC) $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) -O1 -g $(SAN) -o $@ $< tests/fuzz/fuzz-main.c \
-		$(LIBKILN_SRCS) $(LIBS)
+		$(ALL_LIB_SRCS) $(LIBS)
 
 FUZZ_CC ?= clang
 fuzz: $(patsubst %,$(O)/libfuzzer/%,$(FUZZ_TARGETS))
-$(O)/libfuzzer/%: tests/fuzz/%.c $(LIBKILN_SRCS)
+$(O)/libfuzzer/%: tests/fuzz/%.c $(ALL_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(KILN_CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(LIBKILN_SRCS) $(LIBS)
+		$(ALL_LIB_SRCS) $(LIBS)
 
 check: all $(UNIT_TESTS) $(FUZZ_REPLAY)
-	prove -v -j1 --timer tests/run-unit.sh tests/run-fuzz.sh tests/t/t*.sh 2>&1 | tee $(O)/check.log | \
+	prove -v -j1 --timer tests/check-layering.sh tests/run-unit.sh tests/run-fuzz.sh tests/t/t*.sh 2>&1 | tee $(O)/check.log | \
 		grep -E '^(ok|not ok|#|t/|tests/|All tests|Files=|Result:|Failed|Parse errors)' ; \
 	exit $${PIPESTATUS[0]}
 
 bench: all
 	tests/bench/run.sh
+	tests/bench/disk.sh
+
+demo: all
+	tests/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -109,6 +134,7 @@ clean:
 help:
 	@echo "make            build the kiln command ($(KILN))"
 	@echo "make check      run every test (unit, fuzz corpus replay, integration) under prove"
+	@echo "make demo       build a small bootable image (busybox + Debian's cloud kernel) and boot it under QEMU"
 	@echo "make bench      benchmarks against peer tools (not part of check)"
 	@echo "make fuzz       build libFuzzer targets with clang (FUZZ_CC)"
 	@echo "make install    install into DESTDIR/PREFIX ($(PREFIX))"
@@ -116,6 +142,6 @@ help:
 	@echo "Variables: CC CFLAGS LDFLAGS DESTDIR PREFIX V=1 DEVELOPER=1 (adds -Werror)"
 
 SHELL := /bin/bash
-.PHONY: all check bench fuzz install clean help
+.PHONY: all check bench demo fuzz install clean help
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

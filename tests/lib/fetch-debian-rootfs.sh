@@ -29,16 +29,23 @@ die() { echo "fetch-debian-rootfs: $*" >&2; exit 1; }
 SUITE=bookworm
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KILN_CACHE:-$ROOT/.cache}
-# The flavour: "" (issue 2's minbase + cloud kernel + sshd), or "boot", which
+# The flavour: "" (issue 2's minbase + cloud kernel + sshd), "boot", which
 # adds an init (systemd-sysv) and Debian's signed shim and GRUB, for the boot
-# tests (login prompt, Secure Boot).
+# tests (login prompt, Secure Boot), or "bench", which adds systemd-sysv and
+# GRUB's BIOS and EFI images (grub-pc-bin, grub-efi-amd64-bin) with
+# grub2-common's grub-install and update-grub (grub-common, which the -bin
+# packages pull in, has grub-mkimage but not these), so that the conventional
+# pipeline in tests/bench/disk.sh can run grub-install inside the rootfs.
+# Not grub-pc / grub-efi-amd64: their postinst tries to install GRUB into a
+# disk; grub2-common and the -bin packages have no postinst.
 FLAVOUR=${1:-}
 INCLUDE=linux-image-cloud-amd64,openssh-server
 NAME=debian-$SUITE
 case $FLAVOUR in
 "") ;;
 boot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
-*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing or 'boot')" >&2; exit 2 ;;
+bench) INCLUDE=$INCLUDE,systemd-sysv,grub-pc-bin,grub-efi-amd64-bin,grub2-common; NAME=debian-$SUITE-bench ;;
+*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot' or 'bench')" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$NAME.tar
 

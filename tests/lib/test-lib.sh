@@ -27,16 +27,21 @@
 #   test_done                 plan line, cleanup, exit status
 #   test_set_prereq NAME / test_have_prereq NAME[,NAME]
 #       set by default: ROOT (uid 0), KILN (the binary is executable),
-#       E2FSPROGS (mke2fs, debugfs, e2fsck), PYTHON3 (/usr/bin/python3)
+#       E2FSPROGS (mke2fs, debugfs, e2fsck), PYTHON3 (/usr/bin/python3),
+#       GRUB_BIOS (/usr/lib/grub/i386-pc: grub-pc-bin), GRUB_EFI
+#       (/usr/lib/grub/x86_64-efi: grub-efi-amd64-bin) — what kiln takes from
+#       the build host to make a bootable gpt or mbr disk
 #   must_fail_with REGEX CMD...  CMD exits non-zero (not by a signal, not 127)
 #                             and its stderr is exactly one line matching REGEX
 #   assert_no_file PATH...    none of PATH exist (not even as a dangling symlink)
 #   assert_file PATH...       each PATH exists
+#   assert_empty_dir DIR      DIR is a folder holding nothing, dotfiles included
+#                             (what a failed build must leave behind)
 #   test_cmp EXPECTED ACTUAL  files equal, else a diff
 #   need_cmd CMD...           skip_all unless every CMD is on PATH
 #
 # Paths: $TEST_ROOT (the repository), $TEST_OUT (scratch), $KILN,
-# $VERIFY_IMAGE, $MKTREE, $FETCH_ROOTFS (the tools in tests/lib).
+# $VERIFY_IMAGE, $MKTREE, $FETCH_ROOTFS, $SNAPSHOT_TREE (the tools in tests/lib).
 
 TEST_NAME=$(basename "$0" .sh)
 TEST_ROOT=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
@@ -46,7 +51,8 @@ KILN=${KILN:-$TEST_ROOT/${O:-build}/kiln}
 VERIFY_IMAGE=$TEST_ROOT/tests/lib/verify-image.py
 MKTREE=$TEST_ROOT/tests/lib/mktree.sh
 FETCH_ROOTFS=$TEST_ROOT/tests/lib/fetch-debian-rootfs.sh
-export KILN VERIFY_IMAGE MKTREE FETCH_ROOTFS TEST_ROOT TEST_OUT
+SNAPSHOT_TREE=$TEST_ROOT/tests/lib/snapshot-tree.py
+export KILN VERIFY_IMAGE MKTREE FETCH_ROOTFS SNAPSHOT_TREE TEST_ROOT TEST_OUT
 export LC_ALL=C TZ=UTC
 
 test_count=0
@@ -73,6 +79,8 @@ test_have_prereq() {
 command -v mke2fs >/dev/null && command -v debugfs >/dev/null && command -v e2fsck >/dev/null &&
 	test_set_prereq E2FSPROGS
 [ -x /usr/bin/python3 ] && test_set_prereq PYTHON3
+[ -d /usr/lib/grub/i386-pc ] && test_set_prereq GRUB_BIOS
+[ -d /usr/lib/grub/x86_64-efi ] && test_set_prereq GRUB_EFI
 
 say() { printf '%s\n' "$*"; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
@@ -226,6 +234,20 @@ assert_file() {
 		fi
 	done
 	return $ok
+}
+
+assert_empty_dir() {
+	local left
+	if ! [ -d "$1" ]; then
+		echo "assert_empty_dir: '$1' is not a folder" >&2
+		return 1
+	fi
+	left=$(ls -A "$1")
+	if [ -n "$left" ]; then
+		echo "assert_empty_dir: '$1' holds:" >&2
+		ls -lA "$1" | sed 's/^/    /' >&2
+		return 1
+	fi
 }
 
 test_cmp() {
