@@ -70,8 +70,9 @@ FUZZ_REPLAY := $(patsubst %,$(O)/fuzz/%,$(FUZZ_TARGETS))
 LIBKILN := $(O)/libkiln.a
 LIBINIT := $(O)/libkilninit.a
 KILN := $(O)/kiln
+KILN_INIT := $(O)/kiln-init
 
-all: $(KILN)
+all: $(KILN) $(KILN_INIT)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,6 +86,14 @@ $(LIBKILN): $(patsubst %.c,$(O)/%.o,$(LIBKILN_SRCS))
 $(LIBINIT): $(patsubst %.c,$(O)/%.o,$(LIBINIT_SRCS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# kiln-init is PID 1 of the initramfs: static, stripped, no shared libraries.
+INIT_LIBS := -lblkid -lcrypto -lz -lpthread
+$(KILN_INIT): $(O)/initramfs/kiln-init.o $(LIBINIT)
+	@$(if $(Q),echo "  LD      $@ (static)")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -s -o $@ $^ $(INIT_LIBS) 2>&1 | \
+		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true; }
+	@test -x $@
 
 $(KILN): $(patsubst %.c,$(O)/%.o,$(KILN_SRCS)) $(LIBKILN)
 	@$(if $(Q),echo "  LD      $@")
@@ -126,6 +135,8 @@ demo: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(KILN) $(DESTDIR)$(PREFIX)/bin/kiln
+	install -d $(DESTDIR)$(PREFIX)/lib/kiln
+	install -m 0755 $(KILN_INIT) $(DESTDIR)$(PREFIX)/lib/kiln/kiln-init
 	install -m 0644 docs/kiln.1 $(DESTDIR)$(PREFIX)/share/man/man1/kiln.1
 
 clean:
@@ -144,4 +155,4 @@ help:
 SHELL := /bin/bash
 .PHONY: all check bench demo fuzz install clean help
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(shell find $(addprefix $(O)/,common builder boot initramfs tests) -type f -name '*.d' 2>/dev/null)

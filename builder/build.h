@@ -26,6 +26,10 @@ struct kiln_build_opts {
         const uint8_t *fs_uuid;    /* NULL = derive or random */
         const char *kernel;        /* version or /boot/vmlinuz-VERSION; NULL = newest */
         const char *kernel_cmdline;
+        bool distro_initramfs;     /* keep the rootfs's initrd instead of kiln's */
+        const char *init_binary;   /* kiln-init, for kiln's initramfs */
+        const char *const *extra_modules;
+        size_t n_extra_modules;
         bool ena_support;
         const char *imds_support;  /* "v2.0" or NULL */
         const struct kiln_bdm *bdms;
@@ -51,6 +55,10 @@ struct kiln_build_result {
         char grub_bios[160];       /* where GRUB came from, "" when not installed */
         char grub_efi[160];
         bool fstab_added;
+        char initrd[256];          /* path in the image, "" when none */
+        uint64_t initrd_size;      /* compressed bytes */
+        size_t initrd_modules;     /* modules inside */
+        char initrd_note[512];     /* built-in / missing modules, one line */
         char digest[65];           /* sha256 of the image, hex */
 };
 

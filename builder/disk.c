@@ -194,6 +194,20 @@ int kiln_disk_new_file(int fd, uint64_t size, struct kiln_disk **ret)
         return 0;
 }
 
+int kiln_disk_new_fd(int fd, uint64_t size, struct kiln_disk **ret)
+{
+        struct file_disk *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -ENOMEM;
+        f->d.ops = &file_ops;
+        f->d.size = size;
+        f->fd = fd;
+        f->copy_range_ok = true;
+        *ret = &f->d;
+        return 0;
+}
+
 /* --- memory backend --- */
 
 struct mem_disk {

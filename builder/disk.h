@@ -33,6 +33,8 @@ struct kiln_disk {
 /* A fresh sparse file of the given size: everything not written reads as
  * zeros and occupies no space.  The file must already be open for writing. */
 int kiln_disk_new_file(int fd, uint64_t size, struct kiln_disk **ret);
+/* An existing file or block device of the given size, used as it is. */
+int kiln_disk_new_fd(int fd, uint64_t size, struct kiln_disk **ret);
 /* A zero-filled memory buffer (unit tests, small images). */
 int kiln_disk_new_memory(uint64_t size, struct kiln_disk **ret);
 const uint8_t *kiln_disk_memory_data(const struct kiln_disk *d);

@@ -950,6 +950,19 @@ static int fs_create(struct kiln_disk *disk, uint64_t blocks, uint64_t inodes, b
         return 0;
 }
 
+/*
+ * Online growth adds groups in one journal transaction whose credits count
+ * every reserved GDT block; jbd2 refuses (ENOSPC) a transaction larger than
+ * a quarter of the journal.  mke2fs's default journal for a small volume is
+ * too small for the 2 TiB reservation, so it gets at least 16 MiB.
+ */
+static blk64_t journal_blocks(uint64_t blocks)
+{
+        int def = ext2fs_default_journal_size(blocks);
+        blk64_t want = MIN((blk64_t)4096, blocks / 4);
+        return MAX(def > 0 ? (blk64_t)def : 0, want);
+}
+
 /* ---------- sizing ---------- */
 
 struct need {
@@ -1034,9 +1047,8 @@ static int free_after_layout(struct kiln_tree *t, uint64_t blocks, uint64_t *ret
                 return kiln_ext2_error(e, "cannot lay out the filesystem");
         }
         uint64_t free_blocks = ext2fs_free_blocks_count(fs->super);
-        int journal = ext2fs_default_journal_size(blocks);
         uint64_t resize = (uint64_t)fs->super->s_reserved_gdt_blocks * 8 + 2; /* backups, bounded */
-        uint64_t used = (journal > 0 ? (uint64_t)journal : 0) + resize;
+        uint64_t used = journal_blocks(blocks) + resize;
         ext2fs_free(fs);
         kiln_disk_free(null);
         *ret = free_blocks > used ? free_blocks - used : 0;
@@ -1168,6 +1180,7 @@ int kiln_ext4_write(struct kiln_disk *disk, struct kiln_tree *t, const struct ki
         {
                 struct ext2fs_journal_params jp;
                 e = ext2fs_get_journal_params(&jp, fs);
+                jp.num_journal_blocks = (blk_t)journal_blocks(ext2fs_blocks_count(s));
                 if (!e)
                         e = ext2fs_add_journal_inode3(fs, &jp, ~0ULL,
                                                       EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK);

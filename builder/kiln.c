@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,6 +100,31 @@ static char *spec_relative(const char *spec_path, const char *p)
         if (!d || asprintf(&out, "%s/%s", dirname(d), p) < 0)
                 return NULL;
         return out;
+}
+
+/* kiln-init: $KILN_INIT, else beside the kiln binary (the build tree), else
+ * where `make install` puts it (PREFIX/lib/kiln, found relative to PREFIX/bin). */
+static const char *find_kiln_init(void)
+{
+        static char path[PATH_MAX];
+        char exe[PATH_MAX];
+        const char *env = getenv("KILN_INIT");
+        ssize_t n;
+
+        if (env && *env)
+                return env;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return NULL;
+        exe[n] = 0;
+        char *dir = dirname(exe);
+        snprintf(path, sizeof(path), "%s/kiln-init", dir);
+        if (access(path, R_OK) == 0)
+                return path;
+        snprintf(path, sizeof(path), "%s/../lib/kiln/kiln-init", dir);
+        if (access(path, R_OK) == 0)
+                return path;
+        return NULL;
 }
 
 struct seed {
@@ -299,6 +325,10 @@ static int cmd_build(int argc, char **argv)
         bo.description = spec.ami_description;
         bo.kernel_cmdline = spec.kernel_cmdline;
         bo.kernel = spec.kernel;
+        bo.distro_initramfs = spec.initramfs && !strcmp(spec.initramfs, "distro");
+        bo.extra_modules = (const char *const *)spec.initramfs_modules;
+        bo.n_extra_modules = spec.n_initramfs_modules;
+        bo.init_binary = find_kiln_init();
         bo.bdms = spec.bdms;
         bo.n_bdms = spec.n_bdms;
         if (bo.arch != KILN_ARCH_X86_64 && bo.ptable != KILN_PTABLE_NONE) {
@@ -391,6 +421,15 @@ static int cmd_build(int argc, char **argv)
                        data, res.fs.htree_dirs);
                 if (res.kernel[0])
                         printf("  kernel:      %s (boot mode %s)\n", res.kernel, kiln_boot_mode_to_string(bo.boot_mode));
+                if (res.initrd[0] && res.initrd_modules + 1 && !bo.distro_initramfs) {
+                        char isz[32];
+                        format_size(res.initrd_size, isz, sizeof(isz));
+                        printf("  initramfs:   %s (kiln-init, %zu modules, %s zstd)\n", res.initrd, res.initrd_modules, isz);
+                        if (res.initrd_note[0])
+                                printf("               %s\n", res.initrd_note);
+                } else if (res.initrd[0]) {
+                        printf("  initramfs:   %s (the distribution's)\n", res.initrd);
+                }
                 if (res.grub_bios[0])
                         printf("  grub bios:   %s\n", res.grub_bios);
                 if (res.grub_efi[0])

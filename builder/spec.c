@@ -721,6 +721,14 @@ static const struct field bdm_fields[] = {
 static int parse_bdms(const char *file, const struct field *f, const struct ynode *v,
                       const char *path, void *obj);
 
+static int parse_modules(const char *file, const struct field *f, const struct ynode *v,
+                         const char *path, void *obj);
+
+static bool valid_initramfs(const char *s)
+{
+        return !strcmp(s, "kiln") || !strcmp(s, "distro");
+}
+
 static const struct field spec_fields[] = {
         STRING("ami_name", struct kiln_spec, ami_name, EXPECT_STRING, NULL, 0),
         STRING("ami_description", struct kiln_spec, ami_description, EXPECT_STRING, NULL, 0),
@@ -741,6 +749,9 @@ static const struct field spec_fields[] = {
                not_empty, 256),
         STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, EXPECT_STRING, NULL,
                MAX_CMDLINE),
+        STRING("initramfs", struct kiln_spec, initramfs, "expected 'kiln' or 'distro'", valid_initramfs, 0),
+        { .name = "initramfs_modules", .parse = parse_modules,
+          .expected = "expected a sequence of kernel module names" },
         { .name = "scrub", .parse = parse_section, .offset = offsetof(struct kiln_spec, scrub),
           .expected = "expected a mapping of true/false keys", .fields = scrub_fields,
           .n_fields = ARRAY_SIZE(scrub_fields) },
@@ -751,6 +762,46 @@ static const struct field spec_fields[] = {
 _Static_assert(ARRAY_SIZE(spec_fields) <= MAX_FIELDS, "raise MAX_FIELDS");
 _Static_assert(ARRAY_SIZE(bdm_fields) <= MAX_FIELDS, "raise MAX_FIELDS");
 _Static_assert(ARRAY_SIZE(scrub_fields) <= MAX_FIELDS, "raise MAX_FIELDS");
+
+/* Module names: what modprobe accepts, letters, digits, '-' and '_'. */
+static bool valid_module_name(const char *s)
+{
+        if (!*s || strlen(s) > 55)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+                      *s == '_'))
+                        return false;
+        return true;
+}
+
+static int parse_modules(const char *file, const struct field *f, const struct ynode *v,
+                         const char *path, void *obj)
+{
+        struct kiln_spec *spec = obj;
+        size_t n = 0;
+
+        if (is_null(v))
+                return 0;
+        if (v->type != YNODE_SEQUENCE)
+                return bad_value(file, v, path, "%s", f->expected);
+        if (v->n_children > KILN_SPEC_MAX_MODULES)
+                return errorf_line(file, v->line, "too many entries in '%s' (limit %d)", path, KILN_SPEC_MAX_MODULES);
+        if (v->n_children == 0)
+                return 0;
+        spec->initramfs_modules = calloc(v->n_children, sizeof(char *));
+        if (!spec->initramfs_modules)
+                return kiln_errorf(-ENOMEM, "%s: out of memory", file);
+        for (const struct ynode *item = v->first; item; item = item->next) {
+                if (item->type != YNODE_SCALAR || !valid_module_name(item->str))
+                        return bad_value(file, item, path, "%s", "expected a kernel module name like virtio_blk");
+                spec->initramfs_modules[n] = strdup(item->str);
+                if (!spec->initramfs_modules[n])
+                        return kiln_errorf(-ENOMEM, "%s: out of memory", file);
+                spec->n_initramfs_modules = ++n;
+        }
+        return 0;
+}
 
 static void bdm_init(struct kiln_bdm *b)
 {
@@ -898,6 +949,10 @@ void kiln_spec_free(struct kiln_spec *spec)
         free(spec->fs_label);
         free(spec->kernel);
         free(spec->kernel_cmdline);
+        free(spec->initramfs);
+        for (size_t i = 0; i < spec->n_initramfs_modules; i++)
+                free(spec->initramfs_modules[i]);
+        free(spec->initramfs_modules);
         for (size_t i = 0; i < spec->n_bdms; i++)
                 bdm_free(&spec->bdms[i]);
         free(spec->bdms);

@@ -15,6 +15,7 @@
 
 #define KILN_SPEC_MAX_BYTES (1024 * 1024)
 #define KILN_SPEC_MAX_BDMS 64
+#define KILN_SPEC_MAX_MODULES 256
 
 /* One entry of launch_block_device_mappings (Packer names, EC2 meaning). */
 struct kiln_bdm {
@@ -56,6 +57,9 @@ struct kiln_spec {
         bool fs_uuid_set;
         char *kernel;               /* "kernel": a version in /boot, or /boot/vmlinuz-VERSION */
         char *kernel_cmdline;       /* "kernel_cmdline" */
+        char *initramfs;            /* "initramfs": "kiln" (default) or "distro" */
+        char **initramfs_modules;   /* "initramfs_modules": extra module names */
+        size_t n_initramfs_modules;
         struct kiln_scrub scrub;    /* "scrub": mapping of the bools above */
         struct kiln_bdm *bdms;      /* "launch_block_device_mappings" */
         size_t n_bdms;

@@ -618,3 +618,42 @@ int kiln_tree_put_file(struct kiln_tree *t, const char *path, mode_t mode, const
                 *ret = in;
         return 0;
 }
+
+static int follow(struct kiln_tree *t, struct kiln_dentry *start, const char *path, int depth, struct kiln_dentry **ret)
+{
+        struct kiln_dentry *cur = path[0] == '/' ? t->root : start;
+        const char *p = path, *comp;
+        size_t len;
+
+        if (depth > 40)
+                return -ELOOP;
+        while ((len = next_component(&p, &comp)) > 0) {
+                char name[256];
+                if (len > 255)
+                        return -ENAMETOOLONG;
+                if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+                        cur = cur->parent ? cur->parent : cur;
+                        continue;
+                }
+                if (!S_ISDIR(cur->inode->mode))
+                        return -ENOTDIR;
+                memcpy(name, comp, len);
+                name[len] = 0;
+                struct kiln_dentry *d = kiln_tree_child(t, cur, name);
+                if (!d)
+                        return -ENOENT;
+                if (S_ISLNK(d->inode->mode)) {
+                        int r = follow(t, cur, d->inode->symlink, depth + 1, &d);
+                        if (r < 0)
+                                return r;
+                }
+                cur = d;
+        }
+        *ret = cur;
+        return 0;
+}
+
+int kiln_tree_lookup_follow(struct kiln_tree *t, const char *path, struct kiln_dentry **ret)
+{
+        return follow(t, t->root, path, 0, ret);
+}

@@ -98,6 +98,9 @@ struct kiln_dentry *kiln_tree_child(struct kiln_tree *t, struct kiln_dentry *dir
  * attributes).  Returns -ENOENT / -ENOTDIR when not found without create.
  */
 int kiln_tree_lookup(struct kiln_tree *t, const char *path, struct kiln_dentry **ret);
+/* Like lookup, but symlinks on the way (and at the end) are followed
+ * inside the tree, as a merged-/usr rootfs needs (lib -> usr/lib). */
+int kiln_tree_lookup_follow(struct kiln_tree *t, const char *path, struct kiln_dentry **ret);
 int kiln_tree_add(struct kiln_tree *t, const char *path, struct kiln_inode *inode,
                   struct kiln_dentry **ret);
 

@@ -53,7 +53,7 @@ void kiln_cpio_free(struct kiln_cpio *c)
         free(c);
 }
 
-/* "/a//./b/" -> "a/b"; NULL with -EINVAL for "", "." or ".." parts. */
+/* "/a//./b/" -> "a/b"; -EINVAL for ".." parts or nothing left. */
 static int normalize_path(const char *in, char **ret)
 {
         size_t n = strlen(in);
@@ -72,11 +72,11 @@ static int normalize_path(const char *in, char **ret)
                 while (*p && *p != '/')
                         p++;
                 size_t len = (size_t)(p - s);
-                if (len == 0 || (len == 1 && s[0] == '.' && o == out && *p))
-                        continue; /* a leading "./" */
-                if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+                if (len == 0 || (len == 1 && s[0] == '.'))
+                        continue;
+                if (len == 2 && s[0] == '.' && s[1] == '.') {
                         free(out);
-                        return kiln_errorf(-EINVAL, "cpio path '%s' has a '.' or '..' component", in);
+                        return kiln_errorf(-EINVAL, "cpio path '%s' has a '..' component", in);
                 }
                 if (o != out)
                         *o++ = '/';

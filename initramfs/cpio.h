@@ -29,9 +29,9 @@ int kiln_cpio_new(int64_t clamp, struct kiln_cpio **ret);
 void kiln_cpio_free(struct kiln_cpio *c);
 
 /*
- * Add an entry (data copied).  path: "lib/modules/x.ko" or "/init"; leading
- * '/' and "./" and doubled '/' are dropped; "." and ".." components are
- * refused (-EINVAL).  mode: type and permission bits; S_IFREG takes data,
+ * Add an entry (data copied).  path: "lib/modules/x.ko" or "/init"; '/' at
+ * either end, doubled '/' and "." components are dropped; ".." components
+ * are refused (-EINVAL).  mode: type and permission bits; S_IFREG takes data,
  * S_IFLNK takes the target as data, S_IFDIR/S_IFIFO/S_IFSOCK take none,
  * S_IFCHR/S_IFBLK take the device numbers.  A path added twice is -EEXIST
  * (at add or, for a file under a file, at write: -ENOTDIR).
@@ -62,8 +62,8 @@ int kiln_cpio_write(struct kiln_cpio *c, uint8_t **ret, size_t *ret_len);
  */
 #define KILN_ZSTD_LEVEL 19
 #define KILN_ZSTD_WINDOW_LOG 22
-#define KILN_ZSTD_MT_MIN (4u << 20)
-#define KILN_ZSTD_JOB_SIZE (2u << 20)
+#define KILN_ZSTD_MT_MIN (8u << 20)
+#define KILN_ZSTD_JOB_SIZE (4u << 20)
 int kiln_zstd_compress(const void *src, size_t len, int level, int workers, uint8_t **ret, size_t *ret_len);
 
 /* Decompress a whole zstd stream (one or more frames), at most max bytes out. */

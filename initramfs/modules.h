@@ -73,7 +73,9 @@ struct kiln_module {
         char *path;     /* in the initramfs, no leading '/': "lib/modules/V/kernel/.../virtio_blk.ko" */
         char *src_path; /* in the rootfs: "lib/modules/V/kernel/.../virtio_blk.ko.xz" */
         char *vermagic; /* from .modinfo; NULL when absent */
-        char **deps;    /* names it depends on, hard and softdep pre (normalised, sorted) */
+        char **deps;    /* included modules it loads after (sorted): its depends= (with modules.dep:
+                         * all it needs, transitively), softdep pre:, and modules whose softdep
+                         * post: names it */
         size_t n_deps;
         uint8_t *data;  /* the module, decompressed */
         size_t len;

@@ -13,11 +13,14 @@
 #          kiln reads the tarball itself and fdatasync()s the image.
 #
 #   peer:  the same disk the way a distro script makes it, every step timed:
-#          tar -x --xattrs --xattrs-include='*' --acls --numeric-owner into a
-#            fresh folder; rm the SSH host keys (kiln scrubs them too)
 #          truncate -s 2G; sgdisk: p14 BIOS boot (ef02) at 2048, 3 MiB;
 #            p15 ESP (ef00) at 8192, 124 MiB; p1 root (8304) from 262144 to
-#            the end — kiln's sectors, types and names
+#            the end — kiln's sectors, types and names.  sgdisk always calls
+#            sync() and then sleeps 1 s (gdisk's DiskSync): that second is
+#            part of the pipeline.  It runs before tar -x, the order cheapest
+#            for the peer: its sync() then has no extracted tree to flush.
+#          tar -x --xattrs --xattrs-include='*' --acls --numeric-owner into a
+#            fresh folder; rm the SSH host keys (kiln scrubs them too)
 #          losetup -f --show, partx -a (this kernel has no GPT parser, so
 #            losetup -P makes no partition devices; partx -a adds them by BLKPG)
 #          mkfs.vfat -F 32 on p15; mke2fs -q -t ext4 -d TREE on p1
@@ -74,7 +77,8 @@ WORK=${KILN_BENCH_DIR:-$O/bench-disk}
 RUNS=${KILN_BENCH_RUNS:-3}
 SIZE=${KILN_BENCH_SIZE:-2G}
 
-# kiln's default GPT layout (builder/ptable.c, docs/kiln.1), in 512-byte sectors.
+# kiln's default GPT layout (docs/kiln.1), in 512-byte sectors; the peer's disk
+# is compared with kiln's after timing.
 BIOS_START=2048 BIOS_SECTORS=6144       # p14, 3 MiB
 ESP_START=8192 ESP_SECTORS=253952       # p15, 124 MiB
 ROOT_START=262144                       # p1, to the end of the disk
@@ -221,16 +225,19 @@ p_partition() {
 }
 
 p_attach() {
-	local i p
+	local i
 	LOOP=$(losetup -f --show "$PIMG") || return 1
 	echo "loop: $LOOP"
 	partx -a "$LOOP" || return 1
 	PARTS=1
 	for ((i = 0; i < 50; i++)); do   # no udev: devtmpfs makes the nodes
-		for p in 1 14 15; do [ -b "${LOOP}p$p" ] || continue 2; done
-		return 0
+		[ -b "${LOOP}p1" ] && [ -b "${LOOP}p14" ] && [ -b "${LOOP}p15" ] && return 0
+		sleep 0.1
 	done
-	echo "partx -a made no partition devices ${LOOP}p1, p14, p15" >&2
+	# Offset loop devices (losetup -o) would do for mkfs and mount, but not
+	# for grub-install --target=i386-pc, which needs the partition to be part
+	# of the disk it embeds into: so stop here rather than time half a pipeline.
+	echo "partx -a made no partition devices ${LOOP}p1, p14, p15 in 5 s" >&2
 	return 1
 }
 
@@ -239,7 +246,7 @@ p_mkfs() {
 }
 
 p_mount() {
-	local i
+	local i d
 	mount -t ext4 "${LOOP}p1" "$MNT" || return 1
 	MOUNTS+=("$MNT")
 	mkdir -p "$MNT/boot/efi" || return 1
@@ -311,7 +318,7 @@ P_STEPS='' P_TOTAL=''
 peer_run() {
 	local step total=0
 	P_STEPS=''
-	for step in extract partition attach mkfs mount grub finish; do
+	for step in partition extract attach mkfs mount grub finish; do
 		timed "p_$step" || fail "the conventional pipeline's '$step' step failed (its last output is above)"
 		P_STEPS+="$step $elapsed"$'\n'
 		total=$(add "$total" "$elapsed")
@@ -321,10 +328,12 @@ peer_run() {
 
 # --- checks (after timing) -----------------------------------------------------
 failed=0
-bad() { echo "# $1: NOT sane: $2"; failed=1; }
+img_ok=1
+bad() { echo "# $1: NOT sane: $2"; failed=1 img_ok=0; }
 
 check_image() {   # NAME IMAGE
 	local name=$1 img=$2 off mbr
+	img_ok=1
 	if sgdisk -v "$img" >"$WORK/check.log" 2>&1 && grep -q 'No problems found' "$WORK/check.log"; then
 		echo "# $name: sgdisk -v: no problems found"
 	else
@@ -364,7 +373,7 @@ check_image() {   # NAME IMAGE
 	dd if="$img" bs=512 count=1 status=none | grep -aq 'GRUB ' || bad "$name" "no GRUB boot.img in LBA 0"
 	[ -n "$(dd if="$img" bs=512 skip=$BIOS_START count=1 status=none | tr -d '\0')" ] ||
 		bad "$name" "the BIOS boot partition is empty (no core image)"
-	[ "$failed" = 0 ] && echo "# $name: ESP has EFI/BOOT/BOOTX64.EFI; root has /boot/grub/{grub.cfg,i386-pc,x86_64-efi}," \
+	[ "$img_ok" = 1 ] && echo "# $name: ESP has EFI/BOOT/BOOTX64.EFI; root has /boot/grub/{grub.cfg,i386-pc,x86_64-efi}," \
 		"the menu finds root by (PART)UUID; boot.img in LBA 0, core image in p14"
 }
 
@@ -414,16 +423,23 @@ rm -rf --one-file-system "$TREE"
 
 echo "disk-build: kiln $(secs "$kbest") s, conventional pipeline $(secs "$pbest") s, ratio $(ratio "$kbest" "$pbest")"
 echo "# disk-build: the peer's best run: $(echo -n "$psteps" | awk '{ printf "%s%s %.2f s", (NR > 1 ? ", " : ""), $1, $2 }')"
-echo "#   (extract = tar -x + rm host keys; partition = truncate + sgdisk; attach = losetup + partx -a;"
-echo "#    mkfs = mkfs.vfat + mke2fs -d; mount = ext4 + fusefat + binds; grub = 2x grub-install +"
-echo "#    update-grub + fstab; finish = unmount, partx -d, losetup -d, sync IMAGE)"
+echo "#   (partition = truncate + sgdisk, 1 s of it sgdisk's own sleep; extract = tar -x + rm host"
+echo "#    keys; attach = losetup + partx -a; mkfs = mkfs.vfat + mke2fs -d; mount = ext4 + fusefat +"
+echo "#    binds; grub = 2x grub-install + update-grub + fstab; finish = unmount, partx -d,"
+echo "#    losetup -d, sync IMAGE)"
 grub_s=$(echo -n "$psteps" | awk '$1 == "grub" { print $2 }')
 echo "# disk-build: kiln vs the peer without its grub step: ratio $(ratio "$kbest" "$(awk -v a="$pbest" -v b="$grub_s" 'BEGIN { print a - b }')")"
 echo "disk-build image on disk: kiln $(on_disk "$KIMG"), conventional pipeline $(on_disk "$PIMG")" \
 	"(apparent $(apparent "$KIMG") and $(apparent "$PIMG"))"
 
+table() { sgdisk -p "$1" 2>/dev/null | awk '/^ +[0-9]+ +[0-9]+ +[0-9]+/ { print $1, $2, $3, $6 }' | sort -n; }
+if [ "$(table "$KIMG")" = "$(table "$PIMG")" ]; then
+	echo "# disk-build: both disks have the same partitions (numbers, start and end sectors, types)"
+else
+	echo "# disk-build: the two disks' partitions differ:"
+	diff <(table "$KIMG") <(table "$PIMG") | sed 's/^/#   /'
+	failed=1
+fi
 check_image kiln "$KIMG"
-f_kiln=$failed failed=0
 check_image "conventional pipeline" "$PIMG"
-[ "$f_kiln" = 1 ] && failed=1
 exit $failed

@@ -319,4 +319,36 @@ test_expect_failure 'the ESP mount point /boot/efi exists in the root filesystem
 	debugfs -R "stat /boot/efi" "$(e2_at gpt-uefi-preferred.img $root_off)" 2>&1 | grep -q "Type: directory"
 '
 
+# kernel_cmdline is written raw into grub.cfg (GRUB script) and into
+# /etc/default/grub.d/kiln.cfg (shell, sourced by update-grub in the guest).
+# Kernel parameters may hold double quotes (dyndbg="module ext4 +p"): the
+# line GRUB_CMDLINE_LINUX="... dyndbg="module ext4 +p"" runs 'ext4' as a
+# command when sourced.
+test_expect_failure 'kernel_cmdline with double quotes: kiln.cfg stays valid shell, same value' '
+	printf "%s\n" "rootfs: rootfs" "kernel_cmdline: '"'"'dyndbg=\"module ext4 +p\" quiet'"'"'" >quoted.yaml &&
+	cat quoted.yaml &&
+	"$KILN" build -q quoted.yaml -o quoted.img -t mbr &&
+	debugfs -R "cat /etc/default/grub.d/kiln.cfg" "$(e2_at quoted.img 1048576)" >kiln.cfg 2>/dev/null &&
+	cat kiln.cfg &&
+	got=$(sh -ec ". ./kiln.cfg; printf %s \"\$GRUB_CMDLINE_LINUX\"" 2>&1) &&
+	echo "sourced: $got" &&
+	[ "$got" = "console=tty0 console=ttyS0,115200 dyndbg=\"module ext4 +p\" quiet" ]
+'
+
+# A newline in kernel_cmdline (a YAML "\n") is taken as is: it adds a line
+# of its own to grub.cfg and to kiln.cfg.  Refusing it would do; so would
+# escaping it.
+test_expect_failure 'kernel_cmdline with a newline adds no line to grub.cfg' '
+	printf "%s\n" "rootfs: rootfs" "kernel_cmdline: \"quiet\\ninsmod evil\"" >newline.yaml &&
+	cat newline.yaml &&
+	if "$KILN" build -q newline.yaml -o newline.img -t mbr 2>newline.err; then
+		grub-fstest newline.img cat "(loop0,msdos1)/boot/grub/grub.cfg" >newline.cfg &&
+		cat newline.cfg &&
+		! grep -q "^insmod evil" newline.cfg
+	else
+		cat newline.err &&
+		[ "$(wc -l <newline.err)" -eq 1 ]
+	fi
+'
+
 test_done

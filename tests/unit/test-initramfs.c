@@ -55,6 +55,34 @@ static int sh(const char *fmt, ...)
         return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Run a shell command line; its standard output (malloc'd, NUL-terminated). */
+static char *capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *capture(const char *fmt, ...)
+{
+        char *cmd, *out = NULL;
+        size_t len = 0, cap = 0, n;
+        va_list ap;
+        FILE *p;
+
+        va_start(ap, fmt);
+        if (vasprintf(&cmd, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        p = popen(cmd, "r");
+        free(cmd);
+        if (!p)
+                return NULL;
+        do {
+                if (cap - len < 4096 && !(out = realloc(out, cap = cap * 2 + 8192)))
+                        abort();
+                n = fread(out + len, 1, cap - len - 1, p);
+                len += n;
+        } while (n > 0);
+        out[len] = 0;
+        pclose(p);
+        return out;
+}
+
 static bool have(const char *prog)
 {
         return sh("command -v %s >/dev/null 2>&1", prog) == 0;
@@ -334,19 +362,10 @@ static void test_cpio(void)
         ok(r == 0 && off == len && e.ino == 0 && e.nlink == 1 && e.size == 0, "cpio: ends with TRAILER!!!");
 
         if (have("cpio")) {
-                char path[PATH_MAX], *list = NULL;
-                size_t n = 0;
+                char path[PATH_MAX];
                 snprintf(path, sizeof(path), "%s/small.cpio", tmpdir);
                 spit(path, out, len);
-                char cmd[PATH_MAX + 64];
-                snprintf(cmd, sizeof(cmd), "cpio -it --quiet < '%s' 2>&1", path);
-                FILE *p = popen(cmd, "r");
-                if (p) {
-                        list = malloc(65536);
-                        n = fread(list, 1, 65535, p);
-                        list[n] = 0;
-                        pclose(p);
-                }
+                char *list = capture("cpio -it --quiet < '%s' 2>&1", path);
                 ok(list && !strcmp(list, "bin\nbin/sh\ndev\ndev/console\ninit\nusr\nusr/lib\nusr/lib/a\n"
                                          "usr/lib/b.txt\nusr/share\nusr/share/empty\n"),
                    "cpio: GNU cpio -t lists the entries");
@@ -364,11 +383,47 @@ static void test_cpio(void)
 
 /* -------------------------------------------------------------- zstd */
 
+/* A zstd frame header, read by hand (RFC 8878 3.1.1.1): what the kernel's
+ * decompressor looks at before it allocates its window. */
+struct zframe {
+        uint64_t window, content;
+        bool checksum, single;
+};
+
+static bool zstd_frame(const uint8_t *p, size_t len, struct zframe *f)
+{
+        static const unsigned dict_size[] = { 0, 1, 2, 4 };
+        size_t o = 5;
+
+        if (len < 6 || memcmp(p, "\x28\xb5\x2f\xfd", 4))
+                return false;
+        unsigned fhd = p[4], fcs_flag = fhd >> 6;
+        f->single = fhd & 0x20;
+        f->checksum = fhd & 0x04;
+        if (!f->single) {
+                unsigned wd = p[o++];
+                uint64_t base = 1ull << (10 + (wd >> 3));
+                f->window = base + base / 8 * (wd & 7);
+        }
+        o += dict_size[fhd & 3];
+        unsigned fcs = fcs_flag == 0 ? (f->single ? 1 : 0) : 1u << fcs_flag;
+        if (o + fcs > len)
+                return false;
+        f->content = 0;
+        for (unsigned i = 0; i < fcs; i++)
+                f->content |= (uint64_t)p[o + i] << (8 * i);
+        if (fcs == 2)
+                f->content += 256;
+        if (f->single)
+                f->window = f->content;
+        return true;
+}
+
 static void test_zstd(void)
 {
         size_t n = 6u << 20, clen, dlen;
         uint8_t *src = malloc(n), *z1, *z2, *d;
-        ZSTD_frameHeader h;
+        struct zframe h = { 0 };
         uint64_t x = 1;
 
         /* Compressible but not trivial: words from a small LCG. */
@@ -377,9 +432,9 @@ static void test_zstd(void)
                 src[i] = (uint8_t)("kiln-initramfs "[(x >> 60) & 15]);
         }
         is_int(kiln_zstd_compress(src, n, 3, 0, &z1, &clen), 0, "zstd: compress 6 MiB");
-        ok(ZSTD_getFrameHeader(&h, z1, clen) == 0 && h.windowSize <= (1u << KILN_ZSTD_WINDOW_LOG) &&
-                   h.checksumFlag && h.frameContentSize == n,
-           "zstd: one frame, window %llu <= 2^%d, content size and checksum", (unsigned long long)h.windowSize,
+        bool framed = zstd_frame(z1, clen, &h);
+        ok(framed && h.window <= (1u << KILN_ZSTD_WINDOW_LOG) && h.checksum && h.content == n,
+           "zstd: one frame, window %llu <= 2^%d, content size and checksum", (unsigned long long)h.window,
            KILN_ZSTD_WINDOW_LOG);
         ok(ZSTD_findFrameCompressedSize(z1, clen) == clen, "zstd: exactly one frame");
         ok(kiln_zstd_decompress(z1, clen, n, &d, &dlen) == 0 && dlen == n && !memcmp(d, src, n),
@@ -393,7 +448,7 @@ static void test_zstd(void)
         ok(kiln_zstd_compress(src, n, 3, 1, &z1, &clen) == 0 && kiln_zstd_compress(src, n, 3, 2, &z2, &dlen) == 0 &&
                    clen == dlen && !memcmp(z1, z2, clen),
            "zstd: 1 and 2 workers give the same frame");
-        ok(ZSTD_getFrameHeader(&h, z2, dlen) == 0 && h.windowSize <= (1u << KILN_ZSTD_WINDOW_LOG),
+        ok(zstd_frame(z2, dlen, &h) && h.window <= (1u << KILN_ZSTD_WINDOW_LOG),
            "zstd: multi-threaded frame keeps the window");
         free(z1);
         free(z2);
@@ -565,13 +620,9 @@ static bool order_holds(const struct kiln_modules *m, const char *root)
                 }
                 if (!oracle || !root)
                         continue;
-                char cmd[PATH_MAX * 2], out[4096] = "";
-                snprintf(cmd, sizeof(cmd), "modinfo -F depends '%s/%s' 2>/dev/null", root, m->mods[i].src_path);
-                FILE *p = popen(cmd, "r");
-                size_t n = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
-                if (p)
-                        pclose(p);
-                out[n] = 0;
+                char *out = capture("modinfo -F depends '%s/%s' 2>/dev/null", root, m->mods[i].src_path);
+                if (!out)
+                        continue;
                 out[strcspn(out, "\n")] = 0;
                 for (char *s = strtok(out, ","); s; s = strtok(NULL, ",")) {
                         ssize_t k = mod_index(m, s);
@@ -580,6 +631,7 @@ static bool order_holds(const struct kiln_modules *m, const char *root)
                                 good = false;
                         }
                 }
+                free(out);
         }
         return good;
 }
@@ -591,7 +643,7 @@ static bool same_closure(const struct kiln_modules *a, const struct kiln_modules
         for (size_t i = 0; i < a->n_mods; i++) {
                 const struct kiln_module *x = &a->mods[i], *y = &b->mods[i];
                 if (strcmp(x->name, y->name) || strcmp(x->path, y->path) || x->len != y->len ||
-                    memcmp(x->data, y->data, x->len) || x->wanted != y->wanted || x->n_deps != y->n_deps ||
+                    memcmp(x->data, y->data, x->len) || x->wanted != y->wanted ||
                     (src_paths && strcmp(x->src_path, y->src_path))) {
                         tap_diag("differ at %zu: %s (%s) vs %s (%s)", i, x->name, x->src_path, y->name, y->src_path);
                         return false;
@@ -671,7 +723,8 @@ static void check_extracted(const char *tag, const uint8_t *z, size_t zlen, cons
         }
         fclose(f);
         ok(sh("cpio -it --quiet < '%s' > '%s'", cpath, lpath) == 0 &&
-                   sh("sort -u '%s' -o '%s' && diff <(sort '%s') '%s' >&2", epath, epath, lpath, epath) == 0,
+                   sh("LC_ALL=C sort -u '%s' -o '%s' && LC_ALL=C sort '%s' | diff - '%s' >&2", epath, epath, lpath,
+                      epath) == 0,
            "%s: cpio -t lists exactly the expected names", tag);
         ok(sh("sort '%s' | uniq -d | grep -q . ", lpath) != 0, "%s: no name twice", tag);
 
@@ -739,7 +792,7 @@ static uint8_t *make(const struct kiln_modules *m, size_t *ret_len, size_t *ret_
 static void test_kernel(void)
 {
         const char *cache = getenv("KILN_CACHE") ? getenv("KILN_CACHE") : ".cache";
-        char root[PATH_MAX], version[256] = "", mods[PATH_MAX];
+        char root[PATH_MAX], version[256] = "", mods[PATH_MAX + 32];
         struct kiln_modules m = { 0 }, m2 = { 0 }, md = { 0 }, mc = { 0 }, mh = { 0 }, mb = { 0 }, mx = { 0 };
         size_t n_wanted, zlen, zlen2, raw, zlen0, raw0;
         const char **wanted = wanted_list(&n_wanted);
@@ -821,11 +874,12 @@ static void test_kernel(void)
         ok(z != NULL, "initramfs: made with %zu modules", m.n_mods);
         if (!z)
                 goto out;
-        ZSTD_frameHeader h;
-        ok(ZSTD_getFrameHeader(&h, z, zlen) == 0 && h.windowSize <= (1u << KILN_ZSTD_WINDOW_LOG) &&
-                   h.frameContentSize == raw,
-           "initramfs: zstd window %llu bytes (kernel limit 2^27), content size %zu", (unsigned long long)h.windowSize,
-           raw);
+        struct zframe h = { 0 };
+        bool framed = zstd_frame(z, zlen, &h);
+        ok(framed && h.window <= (1u << KILN_ZSTD_WINDOW_LOG) && h.content == raw && h.checksum &&
+                   ZSTD_findFrameCompressedSize(z, zlen) == zlen,
+           "initramfs: one zstd frame, window %llu bytes (the kernel takes up to 2^27), content size %zu, checksum",
+           (unsigned long long)h.window, raw);
         check_extracted("kernel", z, zlen, &m, root);
 
         z0 = make(NULL, &zlen0, &raw0);
@@ -889,7 +943,9 @@ static void test_kernel(void)
                 if (zc)
                         check_extracted("compressed", zc, zc_len, &mc, cz);
                 free(zc);
-                if (have("depmod") && sh("depmod -b '%s' '%s' 2>/dev/null", cz, version) == 0) {
+                if (have("depmod") && sh("kmod --version | grep -q '+ZLIB'") != 0) {
+                        ok(true, "# SKIP this kmod reads no .ko.gz (built without zlib)");
+                } else if (have("depmod") && sh("depmod -b '%s' '%s' 2>/dev/null", cz, version) == 0) {
                         struct kiln_modules mcd = { 0 };
                         r = kiln_modules_resolve(&hsrc, version, wanted, n_wanted, &mcd);
                         ok(r == 0 && mcd.from_modules_dep && same_closure(&mc, &mcd, true),
@@ -958,7 +1014,7 @@ static void test_modinfo_real(void)
                 return;
         }
         for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
-                char path[PATH_MAX * 2], cmd[PATH_MAX * 3], want[8192] = "";
+                char path[PATH_MAX * 2];
                 snprintf(path, sizeof(path), "%s/%s/%s", mods, version, rel[i]);
                 size_t len;
                 uint8_t *buf = slurp(path, &len);
@@ -968,16 +1024,10 @@ static void test_modinfo_real(void)
                         free(buf);
                         continue;
                 }
-                /* depends, then vermagic, then the aliases, as kmod prints them. */
-                snprintf(cmd, sizeof(cmd),
-                         "(modinfo -F depends '%s'; modinfo -F name '%s'; modinfo -F vermagic '%s'; "
-                         "modinfo -F alias '%s'; modinfo -F softdep '%s') 2>/dev/null",
-                         path, path, path, path, path);
-                FILE *p = popen(cmd, "r");
-                size_t n = p ? fread(want, 1, sizeof(want) - 1, p) : 0;
-                if (p)
-                        pclose(p);
-                want[n] = 0;
+                /* depends, name, vermagic, then the aliases and softdeps, as kmod prints them. */
+                char *want = capture("(modinfo -F depends '%s'; modinfo -F name '%s'; modinfo -F vermagic '%s'; "
+                                     "modinfo -F alias '%s'; modinfo -F softdep '%s') 2>/dev/null",
+                                     path, path, path, path, path);
                 char got[8192];
                 size_t o = (size_t)snprintf(got, sizeof(got), "%s\n%s\n%s\n", mi.depends ? mi.depends : "",
                                             mi.name ? mi.name : "", mi.vermagic ? mi.vermagic : "");
@@ -985,9 +1035,10 @@ static void test_modinfo_real(void)
                         o += (size_t)snprintf(got + o, sizeof(got) - o, "%s\n", mi.aliases[j]);
                 for (size_t j = 0; j < mi.n_softdeps && o < sizeof(got); j++)
                         o += (size_t)snprintf(got + o, sizeof(got) - o, "%s\n", mi.softdeps[j]);
-                if (!ok(!strcmp(got, want), "modinfo: %s: depends, name, vermagic, aliases, softdeps as kmod's "
+                if (!ok(want && !strcmp(got, want), "modinfo: %s: depends, name, vermagic, aliases, softdeps as kmod's "
                         "modinfo prints them", rel[i]))
                         tap_diag("got:\n%s# kmod:\n%s", got, want);
+                free(want);
                 kiln_modinfo_free(&mi);
                 free(buf);
         }

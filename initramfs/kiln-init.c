@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kiln-init: PID 1 of kiln's initramfs, and (as `kiln-init --firstboot`) a
+ * first-boot runner inside a booted system.  In order: mounts, the kernel
+ * command line, modules, the root device, growing its partition, mounting
+ * it, growing ext4 online, SSH host keys once per instance, the log, and
+ * switch_root.  A failed task is logged and the boot goes on.
+ */
+#include <blkid/blkid.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/blkpg.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cmdline.h"
+#include "disk.h"
+#include "grow.h"
+#include "parttable.h"
+#include "pid1.h"
+#include "sshkeys.h"
+#include "util.h"
+
+#define NEWROOT "/newroot"
+#define STATE_DIR "/var/lib/kiln"
+#define EXT4_IOC_RESIZE_FS _IOW('f', 16, __u64)
+#define DEFAULT_ROOT_WAIT_MS 30000
+
+struct ctx {
+        struct kiln_cmdline cmd;
+        const char *root;          /* where the real root is: NEWROOT, or "" for --firstboot */
+        char root_dev[256];        /* "nvme0n1p1" */
+        char disk_dev[256];         /* "nvme0n1", "" when the root is a whole disk */
+        unsigned partno;
+        char instance_id[128];
+        char state[PATH_MAX];      /* ROOT/var/lib/kiln/instances/ID */
+        bool new_instance;
+        unsigned failed;
+};
+
+/* ---------- tasks ---------- */
+
+static bool done_before(struct ctx *c, const char *task)
+{
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/%s.done", c->state, task);
+        return access(path, F_OK) == 0;
+}
+
+static void mark_done(struct ctx *c, const char *task)
+{
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/%s.done", c->state, task);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+        }
+}
+
+/* Run one task: skipped by kiln.skip, timed, never fatal. */
+static void run_task(struct ctx *c, const char *name, int (*fn)(struct ctx *))
+{
+        if (kiln_cmdline_skips(&c->cmd, name)) {
+                pid1_log("task %s: skipped (kiln.skip)", name);
+                return;
+        }
+        uint64_t t0 = pid1_now_ms();
+        kiln_clear_error();
+        int r = fn(c);
+        uint64_t ms = pid1_now_ms() - t0;
+        if (r < 0) {
+                c->failed++;
+                pid1_log("task %s: FAILED after %llu ms: %s", name, (unsigned long long)ms,
+                         *kiln_last_error() ? kiln_last_error() : strerror(-r));
+        } else {
+                pid1_log("task %s: ok in %llu ms%s", name, (unsigned long long)ms, r > 0 ? " (nothing to do)" : "");
+        }
+}
+
+static int dev_size(const char *dev, uint64_t *ret)
+{
+        char path[300];
+        snprintf(path, sizeof(path), "/dev/%s", dev);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return kiln_errorf(-errno, "cannot open %s: %m", path);
+        int r = ioctl(fd, BLKGETSIZE64, ret) < 0 ? -errno : 0;
+        close(fd);
+        return r;
+}
+
+static int task_growpart(struct ctx *c)
+{
+        char path[300];
+        struct kiln_disk *disk = NULL;
+        struct kiln_parttable t;
+        struct kiln_grow_plan plan;
+        uint64_t size;
+        int ssz = 512, r;
+
+        if (!c->disk_dev[0]) {
+                pid1_log("growpart: the root is a whole disk (no partition table)");
+                return 1;
+        }
+        snprintf(path, sizeof(path), "/dev/%s", c->disk_dev);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return kiln_errorf(-errno, "cannot open %s: %m", path);
+        if (ioctl(fd, BLKGETSIZE64, &size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
+                r = kiln_errorf(-errno, "cannot size %s: %m", path);
+                goto out;
+        }
+        r = kiln_disk_new_fd(fd, size, &disk);
+        if (r < 0)
+                goto out;
+        r = kiln_parttable_read(disk, (uint32_t)ssz, &t);
+        if (r < 0)
+                goto out;
+        r = kiln_grow_plan(&t, size / (uint64_t)ssz, c->partno, &plan);
+        if (r < 0)
+                goto out;
+        if (!plan.write) {
+                pid1_log("growpart: %s", plan.reason);
+                r = 1;
+                goto out;
+        }
+        r = kiln_grow_apply(disk, &plan);
+        if (r < 0)
+                goto out;
+        r = kiln_disk_flush(disk);
+        if (r < 0)
+                goto out;
+        /* Tell the kernel without a table reread (the root is open). */
+        struct blkpg_partition part = {
+                .start = (long long)(plan.first * (uint64_t)ssz),
+                .length = (long long)((plan.new_last - plan.first + 1) * (uint64_t)ssz),
+                .pno = (int)c->partno,
+        };
+        struct blkpg_ioctl_arg arg = { .op = BLKPG_RESIZE_PARTITION, .datalen = sizeof(part), .data = &part };
+        if (ioctl(fd, BLKPG, &arg) < 0) {
+                r = kiln_errorf(-errno, "BLKPG_RESIZE_PARTITION on %s partition %u: %m", path, c->partno);
+                goto out;
+        }
+        pid1_log("growpart: %s partition %u: %llu -> %llu sectors", path, c->partno,
+                 (unsigned long long)(plan.old_last - plan.first + 1), (unsigned long long)(plan.new_last - plan.first + 1));
+        r = 0;
+out:
+        kiln_disk_free(disk);
+        close(fd);
+        return r;
+}
+
+static int task_resizefs(struct ctx *c)
+{
+        char mnt[PATH_MAX];
+        struct statfs before, after;
+        uint64_t size;
+        int r;
+
+        snprintf(mnt, sizeof(mnt), "%s/", c->root);
+        r = dev_size(c->root_dev, &size);
+        if (r < 0)
+                return r;
+        int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return kiln_errorf(-errno, "cannot open %s: %m", mnt);
+        if (fstatfs(fd, &before) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        uint64_t blocks = size / (uint64_t)before.f_bsize;
+        if (blocks <= (uint64_t)before.f_blocks) {
+                close(fd);
+                return 1;
+        }
+        if (ioctl(fd, EXT4_IOC_RESIZE_FS, &blocks) < 0) {
+                r = kiln_errorf(-errno, "EXT4_IOC_RESIZE_FS to %llu blocks: %m", (unsigned long long)blocks);
+                close(fd);
+                return r;
+        }
+        fstatfs(fd, &after);
+        close(fd);
+        pid1_log("resizefs: /dev/%s: %llu -> %llu MiB", c->root_dev,
+                 (unsigned long long)((uint64_t)before.f_blocks * (uint64_t)before.f_bsize >> 20),
+                 (unsigned long long)((uint64_t)after.f_blocks * (uint64_t)after.f_bsize >> 20));
+        return 0;
+}
+
+static void host_comment(struct ctx *c, char *buf, size_t len)
+{
+        char path[PATH_MAX], name[128] = "";
+        snprintf(path, sizeof(path), "%s/etc/hostname", c->root);
+        if (pid1_read_file(path, name, sizeof(name)) > 0)
+                name[strcspn(name, " \t\r\n")] = 0;
+        snprintf(buf, len, "root@%s", name[0] ? name : "localhost");
+}
+
+static int task_sshkeys(struct ctx *c)
+{
+        static const enum kiln_sshkey_type types[] = { KILN_SSHKEY_ECDSA, KILN_SSHKEY_ED25519 };
+        struct kiln_sshkey *keys[3] = { NULL };
+        char dir[PATH_MAX], comment[160];
+        size_t n = 0;
+        int r = 0;
+
+        if (done_before(c, "sshkeys"))
+                return 1;
+        snprintf(dir, sizeof(dir), "%s/etc/ssh", c->root);
+        if (access(dir, F_OK) < 0) {
+                pid1_log("sshkeys: %s does not exist (no OpenSSH in the image)", dir);
+                mark_done(c, "sshkeys");
+                return 1;
+        }
+        host_comment(c, comment, sizeof(comment));
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && r >= 0; i++) {
+                r = kiln_sshkey_generate(types[i], &keys[n]);
+                if (r >= 0)
+                        r = kiln_sshkey_write(keys[n], dir, comment);
+                if (keys[n])
+                        n++;
+        }
+        if (r >= 0) {
+                char *text = NULL;
+                if (kiln_sshkey_console_text((const struct kiln_sshkey *const *)keys, n, comment, NULL, &text) >= 0) {
+                        /* The block goes to the console as one write, unprefixed,
+                         * exactly as people grep it from console logs. */
+                        dprintf(1, "%s", text);
+                        free(text);
+                }
+                mark_done(c, "sshkeys");
+        }
+        for (size_t i = 0; i < n; i++)
+                kiln_sshkey_free(keys[i]);
+        return r;
+}
+
+/* ---------- the root ---------- */
+
+struct find {
+        const struct kiln_root_spec *spec;
+        char found[256];
+};
+
+static bool probe_matches(const char *name, const struct kiln_root_spec *s)
+{
+        char path[96];
+        const char *v = NULL, *key = NULL;
+        bool match = false;
+
+        switch (s->kind) {
+        case KILN_ROOT_UUID: key = "UUID"; break;
+        case KILN_ROOT_LABEL: key = "LABEL"; break;
+        case KILN_ROOT_PARTUUID: key = "PART_ENTRY_UUID"; break;
+        case KILN_ROOT_PARTLABEL: key = "PART_ENTRY_NAME"; break;
+        default: return false;
+        }
+        snprintf(path, sizeof(path), "/dev/%s", name);
+        blkid_probe pr = blkid_new_probe_from_filename(path);
+        if (!pr)
+                return false;
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_TYPE);
+        blkid_probe_enable_partitions(pr, 1);
+        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+        if (blkid_do_safeprobe(pr) == 0 && blkid_probe_lookup_value(pr, key, &v, NULL) == 0 && v)
+                match = s->kind == KILN_ROOT_UUID || s->kind == KILN_ROOT_PARTUUID ? !strcasecmp(v, s->value)
+                                                                                     : !strcmp(v, s->value);
+        blkid_free_probe(pr);
+        return match;
+}
+
+static int match_root(const char *name, void *ud)
+{
+        struct find *f = ud;
+        const struct kiln_root_spec *s = f->spec;
+
+        if (s->kind == KILN_ROOT_PATH) {
+                const char *base = strrchr(s->value, '/');
+                if (strcmp(base ? base + 1 : s->value, name))
+                        return 0;
+        } else if (s->kind == KILN_ROOT_DEVNUM) {
+                char path[128], dev[32];
+                snprintf(path, sizeof(path), "/sys/class/block/%s/dev", name);
+                if (pid1_read_file(path, dev, sizeof(dev)) <= 0)
+                        return 0;
+                unsigned ma, mi;
+                if (sscanf(dev, "%u:%u", &ma, &mi) != 2 || ma != s->major || mi != s->minor)
+                        return 0;
+        } else if (!probe_matches(name, s)) {
+                return 0;
+        }
+        snprintf(f->found, sizeof(f->found), "%s", name);
+        return 1;
+}
+
+static void find_disk(struct ctx *c)
+{
+        char path[PATH_MAX], real[PATH_MAX], num[16];
+
+        snprintf(path, sizeof(path), "/sys/class/block/%s/partition", c->root_dev);
+        if (pid1_read_file(path, num, sizeof(num)) <= 0)
+                return; /* a whole disk */
+        c->partno = (unsigned)strtoul(num, NULL, 10);
+        snprintf(path, sizeof(path), "/sys/class/block/%s", c->root_dev);
+        if (!realpath(path, real))
+                return;
+        char *slash = strrchr(real, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        slash = strrchr(real, '/');
+        snprintf(c->disk_dev, sizeof(c->disk_dev), "%.255s", slash ? slash + 1 : real);
+}
+
+static void instance_id(struct ctx *c)
+{
+        char buf[128] = "";
+
+        if (c->cmd.instance_id[0]) {
+                snprintf(c->instance_id, sizeof(c->instance_id), "%s", c->cmd.instance_id);
+                return;
+        }
+        /* EC2 Nitro puts the instance id in the board asset tag. */
+        if (pid1_read_file("/sys/class/dmi/id/board_asset_tag", buf, sizeof(buf)) > 0 && !strncmp(buf, "i-", 2)) {
+                buf[strcspn(buf, " \n")] = 0;
+        } else if (pid1_read_file("/sys/class/dmi/id/product_uuid", buf, sizeof(buf)) > 0) {
+                buf[strcspn(buf, " \n")] = 0;
+                for (char *p = buf; *p; p++)
+                        *p = (char)tolower((unsigned char)*p);
+        } else {
+                snprintf(buf, sizeof(buf), "unknown");
+        }
+        for (char *p = buf; *p; p++)
+                if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+                        *p = '_';
+        snprintf(c->instance_id, sizeof(c->instance_id), "%s", buf[0] ? buf : "unknown");
+}
+
+static void mkdirs(const char *path, mode_t mode)
+{
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof(tmp), "%s", path);
+        for (char *p = tmp + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        mkdir(tmp, mode);
+                        *p = '/';
+                }
+        mkdir(tmp, mode);
+}
+
+/* Where per-instance markers live; a new instance id means a new folder. */
+static void open_state(struct ctx *c)
+{
+        char path[PATH_MAX], prev[160] = "";
+
+        instance_id(c);
+        snprintf(c->state, sizeof(c->state), "%s" STATE_DIR "/instances/%s", c->root, c->instance_id);
+        mkdirs(c->state, 0755);
+        snprintf(path, sizeof(path), "%s" STATE_DIR "/instance-id", c->root);
+        pid1_read_file(path, prev, sizeof(prev));
+        prev[strcspn(prev, "\n")] = 0;
+        c->new_instance = strcmp(prev, c->instance_id) != 0;
+        if (c->new_instance) {
+                char tmp[PATH_MAX + 8];
+                snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+                int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0) {
+                        dprintf(fd, "%s\n", c->instance_id);
+                        fsync(fd);
+                        close(fd);
+                        rename(tmp, path);
+                }
+        }
+        pid1_log("instance %s (%s)", c->instance_id, c->new_instance ? "new: first boot" : "seen before");
+}
+
+static void save_log(struct ctx *c)
+{
+        char path[PATH_MAX];
+        size_t len;
+        const char *text = pid1_log_text(&len);
+
+        snprintf(path, sizeof(path), "%s/var/log", c->root);
+        mkdirs(path, 0755);
+        snprintf(path, sizeof(path), "%s/var/log/kiln-init.log", c->root);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0)
+                return;
+        if (write(fd, text, len) < 0)
+                pid1_log("cannot write %s: %s", path, strerror(errno));
+        fsync(fd);
+        close(fd);
+}
+
+static void run_tasks(struct ctx *c)
+{
+        open_state(c);
+        run_task(c, "resizefs", task_resizefs);
+        run_task(c, "sshkeys", task_sshkeys);
+}
+
+static int firstboot_main(void)
+{
+        struct ctx c = { .root = "" };
+        struct stat st;
+        char cmd[KILN_CMDLINE_MAX + 1];
+
+        pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
+        kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
+        /* The root's device, from the mount of "/". */
+        if (stat("/", &st) == 0) {
+                char path[96], real[PATH_MAX];
+                snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+                if (realpath(path, real)) {
+                        char *b = strrchr(real, '/');
+                        snprintf(c.root_dev, sizeof(c.root_dev), "%.255s", b ? b + 1 : real);
+                }
+        }
+        find_disk(&c);
+        run_task(&c, "growpart", task_growpart);
+        run_tasks(&c);
+        save_log(&c);
+        return c.failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct ctx c = { .root = NEWROOT };
+        char cmd[KILN_CMDLINE_MAX + 1];
+        uint64_t t0 = pid1_now_ms();
+        unsigned loaded = 0;
+        struct utsname un;
+
+        if (argc > 1 && !strcmp(argv[1], "--firstboot"))
+                return firstboot_main();
+        if (getpid() != 1) {
+                fprintf(stderr, "kiln-init: not PID 1; use --firstboot inside a booted system\n");
+                return 2;
+        }
+        pid1_mount_basics();
+        pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
+        kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
+        pid1_log_open(c.cmd.debug);
+        pid1_log("kiln-init %s starting", KILN_VERSION);
+        if (c.cmd.problem[0])
+                pid1_log("kernel command line: %s", c.cmd.problem);
+
+        uname(&un);
+        char list[PATH_MAX];
+        snprintf(list, sizeof(list), "/lib/modules/%s/kiln.load", un.release);
+        uint64_t tm = pid1_now_ms();
+        pid1_load_modules(list, &loaded);
+        pid1_log("task modules: ok in %llu ms (%u loaded)", (unsigned long long)(pid1_now_ms() - tm), loaded);
+
+        if (c.cmd.root.kind == KILN_ROOT_NONE || c.cmd.root.kind == KILN_ROOT_INVALID)
+                pid1_emergency("no usable root= on the kernel command line");
+        struct find f = { .spec = &c.cmd.root };
+        int wait_ms = c.cmd.rootwait ? -1 : DEFAULT_ROOT_WAIT_MS;
+        if (c.cmd.rootdelay > 0)
+                wait_ms = c.cmd.rootdelay * 1000;
+        tm = pid1_now_ms();
+        if (pid1_wait_block(match_root, &f, wait_ms) < 0) {
+                char why[512];
+                snprintf(why, sizeof(why), "root device root=%s did not appear within %d s", c.cmd.root.raw,
+                         wait_ms / 1000);
+                pid1_emergency(why);
+        }
+        snprintf(c.root_dev, sizeof(c.root_dev), "%s", f.found);
+        pid1_log("task root: ok in %llu ms (/dev/%s)", (unsigned long long)(pid1_now_ms() - tm), c.root_dev);
+        find_disk(&c);
+        run_task(&c, "growpart", task_growpart);
+
+        char dev[300];
+        snprintf(dev, sizeof(dev), "/dev/%s", c.root_dev);
+        mkdir(NEWROOT, 0755);
+        const char *fstype = c.cmd.rootfstype[0] ? c.cmd.rootfstype : "ext4";
+        /* Mounted read-write for the first-boot tasks; remounted as asked. */
+        if (mount(dev, NEWROOT, fstype, 0, c.cmd.rootflags[0] ? c.cmd.rootflags : NULL) < 0) {
+                char why[512];
+                snprintf(why, sizeof(why), "cannot mount %s (%s) on " NEWROOT ": %s", dev, fstype, strerror(errno));
+                pid1_emergency(why);
+        }
+        run_tasks(&c);
+        pid1_log("kiln-init: %s finished in %llu ms%s", c.new_instance ? "first boot" : "boot",
+                 (unsigned long long)(pid1_now_ms() - t0), c.failed ? " (with failed tasks, see above)" : "");
+        save_log(&c);
+        if (c.cmd.rw != KILN_RW_RW && mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                pid1_log("cannot remount the root read-only: %s", strerror(errno));
+        const char *init = c.cmd.init[0] ? c.cmd.init : "/sbin/init";
+        int r = pid1_switch_root(NEWROOT, init);
+        char why[512];
+        snprintf(why, sizeof(why), "switch_root to %s failed: %s", init, strerror(-r));
+        pid1_emergency(why);
+}
