@@ -523,7 +523,9 @@ static const char *dep_rel(const struct ctx *c, const char *p)
         return NULL;
 }
 
-static int read_index_file(struct ctx *c, const char *file, char **ret)
+/* An index file of lib/modules/V, NUL-terminated; text: a NUL inside
+ * becomes '\n' (a line never ends early). */
+static int read_index_file(struct ctx *c, const char *file, bool text, char **ret, size_t *ret_len)
 {
         _cleanup_free_ char *path = NULL;
         uint8_t *buf;
@@ -542,10 +544,12 @@ static int read_index_file(struct ctx *c, const char *file, char **ret)
                 return -ENOMEM;
         }
         s[len] = 0;
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; text && i < len; i++)
                 if (!s[i])
-                        s[i] = '\n'; /* text files: a NUL ends nothing */
+                        s[i] = '\n';
         *ret = s;
+        if (ret_len)
+                *ret_len = len;
         return 0;
 }
 
@@ -620,7 +624,7 @@ static int load_builtin(struct ctx *c)
         _cleanup_free_ char *text = NULL, *mi = NULL;
         int r;
 
-        r = read_index_file(c, "modules.builtin", &text);
+        r = read_index_file(c, "modules.builtin", true, &text, NULL);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (r == -ENOENT)
@@ -635,15 +639,9 @@ static int load_builtin(struct ctx *c)
 
         /* "crc32c_generic.alias=crc32c\0" */
         size_t len = 0;
-        r = read_index_file(c, "modules.builtin.modinfo", &mi);
+        r = read_index_file(c, "modules.builtin.modinfo", false, &mi, &len);
         if (r < 0 && r != -ENOENT)
                 return r;
-        if (r >= 0) {
-                len = strlen(mi); /* NULs became newlines: split on both below */
-                for (size_t i = 0; i < len; i++)
-                        if (mi[i] == '\n')
-                                mi[i] = 0;
-        }
         const char *key, *value;
         size_t klen, vlen, pos = 0;
         while (mi && kiln_modinfo_next(mi, len, &pos, &key, &klen, &value, &vlen) > 0) {
@@ -691,7 +689,7 @@ static int load_module_aliases(struct ctx *c)
                 return 0;
         c->malias_loaded = true;
         if (c->have_dep) {
-                r = read_index_file(c, "modules.alias", &text);
+                r = read_index_file(c, "modules.alias", true, &text, NULL);
                 if (r < 0 && r != -ENOENT)
                         return r;
         }
@@ -1113,7 +1111,7 @@ int kiln_modules_resolve(const struct kiln_modsrc *src, const char *version, con
         if (asprintf(&c.base, "lib/modules/%s", version) < 0)
                 return -ENOMEM;
 
-        r = read_index_file(&c, "modules.dep", &dep);
+        r = read_index_file(&c, "modules.dep", true, &dep, NULL);
         if (r >= 0) {
                 c.have_dep = true;
                 r = load_modules_dep(&c, dep);
@@ -1124,11 +1122,8 @@ int kiln_modules_resolve(const struct kiln_modsrc *src, const char *version, con
                 else if (r < 0)
                         r = kiln_error_prefix(r, "cannot list '/%s'", c.base);
         }
-        if (r >= 0) {
+        if (r >= 0)
                 index_finish(&c);
-                if (c.n_idx == 0 && n_wanted > 0)
-                        r = kiln_errorf(-ENOENT, "the rootfs has no kernel module in /%s", c.base);
-        }
         if (r >= 0)
                 r = load_builtin(&c);
 

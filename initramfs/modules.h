@@ -10,10 +10,11 @@
  * and aliases from modules.builtin.modinfo) and so need no file.  Names that
  * are no module are tried as aliases ("iso9660" is isofs): modules.alias when
  * depmod has run, else every module's .modinfo alias= (read only when a name
- * does not resolve otherwise).  softdep= "pre:" modules are loaded before the
- * module, "post:" after it, both only when they exist (no note otherwise
- * beyond one line in notes).  A name found nowhere is listed as missing, not
- * an error.
+ * does not resolve otherwise: about 35 ms for Debian's 1121 uncompressed
+ * modules from the page cache, more when every one must be unxz'ed first).
+ * softdep= "pre:" modules are loaded before the module, "post:" after it,
+ * both only when the kernel has them (a line in notes otherwise).  A name
+ * found nowhere is listed as missing, not an error.
  *
  * Modules are carried decompressed (.ko.xz, .ko.zst and .ko.gz are unpacked,
  * and named .ko in the initramfs): finit_module(MODULE_INIT_COMPRESSED_FILE)
@@ -99,8 +100,11 @@ struct kiln_modules {
 /*
  * Resolve wanted[0..n_wanted) (names with '-' or '_'; duplicates ignored)
  * against lib/modules/VERSION of src.  -ENOENT with a message when that
- * folder is absent or holds no module at all; -EBADMSG for a module that is
- * not a module, -ELOOP for a dependency cycle, -E2BIG past the limits.
+ * folder is absent (a folder without any module is fine: everything is then
+ * built in or missing); -EBADMSG for a module that is not one (or does not
+ * unpack), -EIO for a module modules.dep names but the rootfs lacks,
+ * -ELOOP for a cycle of hard dependencies, -E2BIG past the limits.  The
+ * order is deterministic: by dependency depth, then by name.
  */
 int kiln_modules_resolve(const struct kiln_modsrc *src, const char *version, const char *const *wanted,
                          size_t n_wanted, struct kiln_modules *ret);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,10 +153,15 @@ int pid1_load_modules(const char *list_path, unsigned *ret_loaded)
                         pid1_log("module %s: %s", line, strerror(errno));
                         continue;
                 }
-                if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-                        pid1_log("module %s: %s", line, strerror(errno));
-                else
+                if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) {
+                        /* ENODEV: a driver for hardware this machine lacks (Xen on KVM). */
+                        if (errno == ENODEV)
+                                pid1_debug("module %s: no such device here", line);
+                        else
+                                pid1_log("module %s: %s", line, strerror(errno));
+                } else {
                         loaded++;
+                }
                 close(fd);
         }
         fclose(f);
@@ -230,8 +236,13 @@ int pid1_switch_root(const char *newroot, const char *init)
                 pid1_log("switch_root: %s is not a mounted filesystem", newroot);
                 return -EINVAL;
         }
-        snprintf(path, sizeof(path), "%s%s", newroot, init);
-        if (access(path, X_OK) < 0) {
+        /* init is usually a symlink with an absolute target (/sbin/init ->
+         * /lib/systemd/systemd), so check it from inside the new root. */
+        pid_t pid = fork();
+        if (pid == 0)
+                _exit(chroot(newroot) == 0 && chdir("/") == 0 && access(init, X_OK) == 0 ? 0 : 1);
+        int status = 1;
+        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 pid1_log("switch_root: %s has no executable %s", newroot, init);
                 return -ENOENT;
         }

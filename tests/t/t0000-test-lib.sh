@@ -90,4 +90,28 @@ test_expect_success 'assert_no_file sees files, folders and dangling symlinks' '
 	assert_file f d
 '
 
+test_expect_success 'assert_empty_dir: an empty folder passes; a dotfile, a file, no folder fail' '
+	mkdir empty holds-dot &&
+	assert_empty_dir empty &&
+	touch holds-dot/.kiln-spool &&
+	! assert_empty_dir holds-dot 2>err && grep -q "\.kiln-spool" err &&
+	! assert_empty_dir f 2>/dev/null &&
+	! assert_empty_dir no-such-folder 2>/dev/null
+'
+
+test_expect_success PYTHON3 'snapshot-tree.py moves no atime and sees a read, a chmod, an xattr' '
+	mkdir -p snap/sub && echo data >snap/sub/file && ln -s sub/file snap/link &&
+	touch -a -d @1000 snap/sub/file snap/sub snap &&
+	"$SNAPSHOT_TREE" snap >snap.1 && "$SNAPSHOT_TREE" snap >snap.2 &&
+	test_cmp snap.1 snap.2 &&
+	grep -q "^.sub/file. .* 1000000000000 " snap.1 &&
+	cat snap/sub/file >/dev/null && "$SNAPSHOT_TREE" snap >snap.3 &&
+	! cmp -s snap.2 snap.3 &&
+	chmod 0600 snap/sub/file && "$SNAPSHOT_TREE" snap >snap.4 &&
+	! cmp -s snap.3 snap.4 &&
+	{ ! command -v setfattr >/dev/null ||
+		{ setfattr -n user.k -v v snap/sub/file && "$SNAPSHOT_TREE" snap >snap.5 &&
+		  grep -q "user.k=76" snap.5; }; }
+'
+
 test_done
