@@ -170,7 +170,8 @@ static int walk_dir(struct walker *w, int dirfd, struct kiln_dentry *dir)
                 r = kiln_errorf(-errno, "cannot read folder '%s': %m", w->path);
                 goto out;
         }
-        qsort(names, n, sizeof(*names), cmp_names);
+        if (n > 1)
+                qsort(names, n, sizeof(*names), cmp_names);
 
         for (size_t i = 0; i < n && r >= 0; i++) {
                 struct stat st;

@@ -32,9 +32,12 @@ int kiln_error_prefix(int err, const char *fmt, ...)
         memcpy(old, error_buf, sizeof(old));
         /* Truncating an over-long message is fine: it stays one line. */
         const char *rest = old[0] ? old : strerror(-err);
-        size_t pl = strlen(prefix);
+        size_t pl = strlen(prefix), rl = strlen(rest);
         memcpy(error_buf, prefix, pl);
-        snprintf(error_buf + pl, sizeof(error_buf) - pl, ": %s", rest);
+        memcpy(error_buf + pl, ": ", 2);
+        rl = MIN(rl, sizeof(error_buf) - pl - 3);
+        memcpy(error_buf + pl + 2, rest, rl);
+        error_buf[pl + 2 + rl] = 0;
         return err;
 }
 

@@ -201,6 +201,8 @@ static int imply_parents(struct kiln_cpio *c)
         int64_t t = c->clamp >= 0 ? c->clamp : 0;
         size_t n = c->n;
 
+        if (c->n == 0)
+                return 0;
         qsort(c->e, c->n, sizeof(*c->e), cmp_entry);
         for (size_t i = 0; i < n; i++) {
                 const char *p = c->e[i].path;

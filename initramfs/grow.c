@@ -44,7 +44,7 @@ static int plan_gpt(const struct kiln_parttable *t, struct kiln_grow_plan *p)
         const uint64_t N = p->disk_sectors;
         const struct kiln_pt_part *part, *next;
         uint64_t E, want_pmbr;
-        bool gpt_write;
+        bool gpt_write, moved, backup_bad;
 
         switch (t->pmbr) {
         case KILN_PMBR_PROTECTIVE:
@@ -102,8 +102,9 @@ static int plan_gpt(const struct kiln_parttable *t, struct kiln_grow_plan *p)
         }
 
         p->new_last = p->new_last_usable;
-        gpt_write = part->last < p->new_last || h->alternate_lba != N - 1 || h->last_usable != p->new_last_usable ||
-                    h->entries_lba != p->primary_entries_lba;
+        moved = h->alternate_lba != N - 1 || h->last_usable != p->new_last_usable;
+        backup_bad = !t->backup.ok || !t->headers_agree;
+        gpt_write = part->last < p->new_last || moved || backup_bad || h->entries_lba != p->primary_entries_lba;
         p->write = gpt_write || p->write_pmbr;
         if (part->last < p->new_last)
                 snprintf(p->reason, sizeof(p->reason),
@@ -114,17 +115,19 @@ static int plan_gpt(const struct kiln_parttable *t, struct kiln_grow_plan *p)
                 snprintf(p->reason, sizeof(p->reason),
                          "finish an interrupted grow: partition %u already ends at LBA %llu, the primary GPT array goes back to LBA %llu",
                          p->partno, (unsigned long long)part->last, (unsigned long long)p->primary_entries_lba);
-        else if (gpt_write)
+        else if (moved)
                 snprintf(p->reason, sizeof(p->reason), "move the backup GPT to the end of the disk (LBA %llu)",
                          (unsigned long long)p->backup_lba);
+        else if (backup_bad)
+                snprintf(p->reason, sizeof(p->reason), "rewrite the backup GPT from the primary (%s)",
+                         t->backup.ok ? "it describes another table" : t->backup.problem);
         else if (p->write_pmbr)
                 snprintf(p->reason, sizeof(p->reason), "set the protective MBR's size to %u sectors (was %u)",
                          p->pmbr_size, t->pmbr_size);
         else
                 snprintf(p->reason, sizeof(p->reason),
-                         "nothing to grow: partition %u already ends at LBA %llu, the last usable LBA of a %llu-sector disk%s",
-                         p->partno, (unsigned long long)part->last, (unsigned long long)N,
-                         t->backup.ok ? "" : " (the backup GPT is invalid and is not repaired)");
+                         "nothing to grow: partition %u already ends at LBA %llu, the last usable LBA of a %llu-sector disk",
+                         p->partno, (unsigned long long)part->last, (unsigned long long)N);
         return 0;
 }
 
@@ -323,6 +326,24 @@ static int write_flush(struct kiln_disk *d, const void *buf, size_t len, uint64_
         return 0;
 }
 
+/* The backup array, then the backup header pointing at it, then a flush. */
+static int write_backup(struct kiln_disk *d, const struct kiln_grow_plan *p, const struct kiln_pt_gpt_header *h,
+                        const uint8_t *hdr, const uint8_t *arr, uint64_t E, uint32_t crc)
+{
+        const uint32_t ss = p->sector_size;
+        _cleanup_free_ uint8_t *buf = malloc(ss);
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        r = write_flush(d, arr, E * ss, p->backup_entries_lba, ss, false);
+        if (r < 0)
+                return r;
+        make_header(buf, hdr, ss, h->header_size, p->backup_lba, h->my_lba, p->new_last_usable, p->backup_entries_lba,
+                    crc);
+        return write_flush(d, buf, ss, p->backup_lba, ss, true);
+}
+
 static int apply_gpt(struct kiln_disk *d, const struct kiln_grow_plan *p, const struct kiln_parttable *t,
                      const struct raw *raw)
 {
@@ -345,40 +366,60 @@ static int apply_gpt(struct kiln_disk *d, const struct kiln_grow_plan *p, const 
         wr64(arr + (size_t)(p->partno - 1) * KILN_PT_ENTRY_SIZE + 40, p->new_last);
         crc = (uint32_t)crc32(0, arr, h->n_entries * KILN_PT_ENTRY_SIZE);
 
-        /* 1. The backup, at the new end: nothing valid points there yet
-         *    (the old primary names the old backup, mid-disk). */
-        r = write_flush(d, arr, E * ss, p->backup_entries_lba, ss, false);
-        if (r < 0)
-                return r;
-        make_header(buf, hdr, ss, h->header_size, p->backup_lba, h->my_lba, p->new_last_usable, p->backup_entries_lba,
-                    crc);
-        r = write_flush(d, buf, ss, p->backup_lba, ss, true);
-        if (r < 0)
-                return r;
-
-        if (memcmp(at_dest, arr, E * ss)) {
-                /* 2. The primary header switches, in one sector, to the new
-                 *    table using the backup's array (written and flushed). */
-                if (h->entries_lba != p->backup_entries_lba) {
+        if (h->entries_lba != p->primary_entries_lba) {
+                /* The primary uses an array elsewhere (at the end: a grow
+                 * was interrupted after step 2), so nobody points at LBA 2:
+                 * fill it, then switch the header.  The backup goes first
+                 * unless it would overwrite part of the array the primary
+                 * uses (the disk grew again by less than the array). */
+                bool clash = h->entries_lba != p->backup_entries_lba &&
+                             h->entries_lba <= p->backup_lba && h->entries_lba + E > p->backup_entries_lba;
+                if (!clash) {
+                        r = write_backup(d, p, h, hdr, arr, E, crc);
+                        if (r < 0)
+                                return r;
+                }
+                r = write_flush(d, arr, E * ss, p->primary_entries_lba, ss, true);
+                if (r < 0)
+                        return r;
+                make_header(buf, hdr, ss, h->header_size, h->my_lba, p->backup_lba, p->new_last_usable,
+                            p->primary_entries_lba, crc);
+                r = write_flush(d, buf, ss, h->my_lba, ss, true);
+                if (r < 0)
+                        return r;
+                if (clash) {
+                        r = write_backup(d, p, h, hdr, arr, E, crc);
+                        if (r < 0)
+                                return r;
+                }
+        } else {
+                /* 1. The backup, at the new end: nothing the primary needs
+                 *    is there (the old primary names the old backup). */
+                r = write_backup(d, p, h, hdr, arr, E, crc);
+                if (r < 0)
+                        return r;
+                if (memcmp(at_dest, arr, E * ss)) {
+                        /* 2. The primary header switches, in one sector, to
+                         *    the new table using the backup's array (written
+                         *    and flushed). */
                         make_header(buf, hdr, ss, h->header_size, h->my_lba, p->backup_lba, p->new_last_usable,
                                     p->backup_entries_lba, crc);
                         r = write_flush(d, buf, ss, h->my_lba, ss, true);
                         if (r < 0)
                                 return r;
+                        /* 3. Now nothing points at the primary array's place. */
+                        r = write_flush(d, arr, E * ss, p->primary_entries_lba, ss, true);
+                        if (r < 0)
+                                return r;
                 }
-                /* 3. Now nothing points at the primary array's place. */
-                r = write_flush(d, arr, E * ss, p->primary_entries_lba, ss, true);
-                if (r < 0)
-                        return r;
-        }
-
-        /* 4. The primary header, final: one sector again. */
-        make_header(buf, hdr, ss, h->header_size, h->my_lba, p->backup_lba, p->new_last_usable, p->primary_entries_lba,
-                    crc);
-        if (memcmp(buf, hdr, ss)) {
-                r = write_flush(d, buf, ss, h->my_lba, ss, true);
-                if (r < 0)
-                        return r;
+                /* 4. The primary header, final: one sector again. */
+                make_header(buf, hdr, ss, h->header_size, h->my_lba, p->backup_lba, p->new_last_usable,
+                            p->primary_entries_lba, crc);
+                if (memcmp(buf, hdr, ss)) {
+                        r = write_flush(d, buf, ss, h->my_lba, ss, true);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         /* 5. Last, the protective MBR's size: Linux only notes a stale one

@@ -43,9 +43,13 @@ struct kiln_grow_plan {
 
 /*
  * Decide whether partition partno can grow on a disk of disk_sectors (which
- * must be the size t was parsed against).  Returns 0 with ret->write set
- * when there is something to write, 0 with ret->write false and a reason for
- * a no-op (not the last partition, disk not grown, already at the maximum),
+ * must be the size t was parsed against).  The new end is growpart's: the
+ * last usable LBA for GPT (N-34), N-34 capped at LBA 2^32-1 for MBR.
+ * Returns 0 with ret->write set when there is something to write (growing,
+ * and for GPT also moving the backup to the end, rewriting an invalid
+ * backup from the primary, finishing an interrupted grow, fixing the
+ * protective MBR's size), 0 with ret->write false and a reason for a no-op
+ * (not the last partition, disk not grown, already at the maximum),
  * or a negative errno with the message in kiln_last_error():
  *   -EBADMSG     no usable table: primary GPT or protective MBR invalid
  *                (never guessed at, even when the backup is fine), or a
@@ -67,20 +71,32 @@ int kiln_parttable_read(struct kiln_disk *disk, uint32_t sector_size, struct kil
 
 /*
  * Carry out a plan.  The table is read again first and re-planned; if it no
- * longer gives the same plan the disk is left alone (-ESTALE).  GPT order:
+ * longer gives the same plan the disk is left alone (-ESTALE).  GPT order,
+ * N the disk's sectors, each numbered step followed by a flush:
  *
- *   1. backup array at N-33, then backup header at N-1         flush
- *   2. primary header pointing at that array (N-33)            flush
- *   3. primary array at LBA 2                                  flush
- *   4. primary header pointing at LBA 2                        flush
- *   5. protective MBR size, if it changes                      flush
+ *   1. backup array at N-33, then backup header at N-1
+ *   2. primary header (new fields) pointing at that array, N-33
+ *   3. primary array at LBA 2
+ *   4. primary header pointing at LBA 2
+ *   5. protective MBR's size, if it changes
  *
- * Steps 2 and 4 are single-sector writes, and every header written points
- * only at an array already written and flushed, so after any prefix of the
- * writes the primary GPT is valid (old, or new with its array at N-33, or
- * new).  Steps 2-3 are skipped when the array at LBA 2 is already right.
- * Running the plan again after a crash finishes the job.  MBR: one write of
- * sector 0.  The result is read back and checked before returning 0.
+ * Linux reads the backup only when the primary is valid (or "gpt" is on its
+ * command line), so the primary must be valid after any prefix of the
+ * writes.  Steps 2 and 4 are single-sector writes, and each header written
+ * points only at an array already written and flushed: the primary is the
+ * old one until step 2, the new one with its array at the end until step 4,
+ * then the new one.  The backup goes first because until step 2 nothing the
+ * primary uses is there.  Steps 2-3 are skipped when the array at LBA 2
+ * already matches.  Rewriting the array at LBA 2 right under a header that
+ * names it (steps 3 then 4 without step 2) would leave the old header with
+ * a wrong array CRC: the kernel would find no partitions at all.
+ *
+ * When the primary already points at an array elsewhere (a grow interrupted
+ * between steps 2 and 4): backup, array at LBA 2, primary header; the
+ * backup moves last if it would overwrite the array in use (the disk grew
+ * again, by less than the array, before the next boot).
+ * Running plan + apply again after a crash finishes the job.  MBR: one write
+ * of sector 0.  The result is read back and checked before returning 0.
  */
 int kiln_grow_apply(struct kiln_disk *disk, const struct kiln_grow_plan *plan);
 

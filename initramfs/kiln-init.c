@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -37,6 +38,88 @@
 #define STATE_DIR "/var/lib/kiln"
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, __u64)
 #define DEFAULT_ROOT_WAIT_MS 30000
+
+/*
+ * Crash tests: kiln.test_crash=TASK:N cuts the power (an immediate reboot,
+ * no sync) after the Nth write of TASK (growpart: disk writes; resizefs: 1
+ * = right after the resize; sshkeys: key files written), so tests can prove
+ * that the next boot completes and leaves a clean disk.
+ */
+static char crash_task[32];
+static unsigned crash_after;
+
+static void crash_point(const char *task, unsigned n)
+{
+        if (crash_after && n >= crash_after && !strcmp(task, crash_task)) {
+                pid1_log("kiln.test_crash: cutting the power in %s after write %u", task, n);
+                reboot(RB_AUTOBOOT);
+        }
+}
+
+struct crash_disk {
+        struct kiln_disk d;
+        struct kiln_disk *inner;
+        unsigned writes;
+};
+
+static int crash_pread(struct kiln_disk *d, void *buf, size_t len, uint64_t off)
+{
+        struct crash_disk *c = (struct crash_disk *)d;
+        return kiln_disk_pread(c->inner, buf, len, off);
+}
+
+static int crash_pwrite(struct kiln_disk *d, const void *buf, size_t len, uint64_t off)
+{
+        struct crash_disk *c = (struct crash_disk *)d;
+        int r = kiln_disk_pwrite(c->inner, buf, len, off);
+        /* The write must reach the device before the cut to model a torn
+         * sequence rather than a lost cache. */
+        kiln_disk_flush(c->inner);
+        crash_point("growpart", ++c->writes);
+        return r;
+}
+
+static int crash_flush(struct kiln_disk *d)
+{
+        return kiln_disk_flush(((struct crash_disk *)d)->inner);
+}
+
+static void crash_free(struct kiln_disk *d)
+{
+        kiln_disk_free(((struct crash_disk *)d)->inner);
+        free(d);
+}
+
+static const struct kiln_disk_ops crash_ops = {
+        .pread = crash_pread,
+        .pwrite = crash_pwrite,
+        .flush = crash_flush,
+        .free = crash_free,
+};
+
+static struct kiln_disk *crash_wrap(struct kiln_disk *inner)
+{
+        struct crash_disk *c;
+
+        if (!crash_after || strcmp(crash_task, "growpart"))
+                return inner;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return inner;
+        c->d.ops = &crash_ops;
+        c->d.size = inner->size;
+        c->inner = inner;
+        return &c->d;
+}
+
+static void parse_test_crash(const char *cmdline)
+{
+        const char *p = strstr(cmdline, "kiln.test_crash=");
+        if (!p)
+                return;
+        if (sscanf(p + 16, "%31[a-z]:%u", crash_task, &crash_after) != 2)
+                crash_after = 0;
+}
 
 struct ctx {
         struct kiln_cmdline cmd;
@@ -126,6 +209,7 @@ static int task_growpart(struct ctx *c)
         r = kiln_disk_new_fd(fd, size, &disk);
         if (r < 0)
                 goto out;
+        disk = crash_wrap(disk);
         r = kiln_parttable_read(disk, (uint32_t)ssz, &t);
         if (r < 0)
                 goto out;
@@ -192,6 +276,7 @@ static int task_resizefs(struct ctx *c)
                 close(fd);
                 return r;
         }
+        crash_point("resizefs", 1);
         fstatfs(fd, &after);
         close(fd);
         pid1_log("resizefs: /dev/%s: %llu -> %llu MiB", c->root_dev,
@@ -232,6 +317,8 @@ static int task_sshkeys(struct ctx *c)
                         r = kiln_sshkey_write(keys[n], dir, comment);
                 if (keys[n])
                         n++;
+                if (r >= 0)
+                        crash_point("sshkeys", (unsigned)n);
         }
         if (r >= 0) {
                 char *text = NULL;
@@ -455,6 +542,7 @@ int main(int argc, char **argv)
         pid1_mount_basics();
         pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
         kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
+        parse_test_crash(cmd);
         pid1_log_open(c.cmd.debug);
         pid1_log("kiln-init %s starting", KILN_VERSION);
         if (c.cmd.problem[0])

@@ -20,7 +20,7 @@
 #define KILN_MODINFO_MAX_SOFTDEPS 64u
 
 struct kiln_modinfo {
-        char *name;      /* name=, NULL when absent (kernels before 5.4 had none) */
+        char *name;      /* name=, NULL when absent (older kernels wrote none) */
         char *depends;   /* depends=: "virtio,virtio_ring"; "" when it says nothing; NULL when absent */
         char *vermagic;  /* vermagic=: "6.1.0-56-cloud-amd64 SMP preempt mod_unload modversions " */
         char **softdeps; /* every softdep= value: "pre: crc32c" */

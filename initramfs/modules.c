@@ -293,6 +293,9 @@ static int strv_push(struct strv *s, char *owned)
         return 0;
 }
 
+static bool strv_has(const struct strv *s, const char *str);
+
+/* Push a formatted line unless the list has it already (notes say a thing once). */
 static int strv_pushf(struct strv *s, const char *fmt, ...) _printf_(2, 3);
 static int strv_pushf(struct strv *s, const char *fmt, ...)
 {
@@ -303,7 +306,13 @@ static int strv_pushf(struct strv *s, const char *fmt, ...)
         va_start(ap, fmt);
         r = vasprintf(&p, fmt, ap);
         va_end(ap);
-        return r < 0 ? -ENOMEM : strv_push(s, p);
+        if (r < 0)
+                return -ENOMEM;
+        if (strv_has(s, p)) {
+                free(p);
+                return 0;
+        }
+        return strv_push(s, p);
 }
 
 static bool strv_has(const struct strv *s, const char *str)
@@ -323,6 +332,8 @@ static void strv_sort_uniq(struct strv *s)
 {
         size_t o = 0;
 
+        if (s->n == 0)
+                return;
         qsort(s->v, s->n, sizeof(*s->v), cmp_str);
         for (size_t i = 0; i < s->n; i++) {
                 if (o && !strcmp(s->v[o - 1], s->v[i]))
@@ -479,6 +490,8 @@ static void index_finish(struct ctx *c)
 {
         size_t o = 0;
 
+        if (c->n_idx == 0)
+                return;
         qsort(c->idx, c->n_idx, sizeof(*c->idx), cmp_index);
         for (size_t i = 0; i < c->n_idx; i++) {
                 if (o && !strcmp(c->idx[o - 1].name, c->idx[i].name)) {
@@ -711,12 +724,21 @@ static int load_module_aliases(struct ctx *c)
                 size_t len;
                 struct kiln_modinfo mi;
                 r = read_module(c, &c->idx[i], &data, &len);
-                if (r < 0)
-                        return r;
-                r = kiln_modinfo_parse(data, len, &mi);
-                free(data);
+                if (r >= 0) {
+                        r = kiln_modinfo_parse(data, len, &mi);
+                        free(data);
+                }
                 if (r == -ENOENT)
                         continue;
+                /* A module nobody asked for that cannot be read is no reason
+                 * to fail: it could not be loaded either. */
+                if (r == -EBADMSG || r == -EOPNOTSUPP || r == -EFBIG) {
+                        r = strv_pushf(&c->notes, "%s/%s: skipped looking for aliases: %s", c->base,
+                                       c->idx[i].rel, kiln_last_error());
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r < 0)
                         return kiln_error_prefix(r, "cannot read module '%s/%s'", c->base, c->idx[i].rel);
                 for (size_t j = 0; j < mi.n_aliases && r >= 0; j++)

@@ -1,13 +1,21 @@
 #!/bin/bash
 # Boots a disk image under QEMU (TCG here: nested KVM hangs) and waits for a
 # marker on the serial console.
-#   qemu-boot.sh [-f bios|uefi|secboot] [-d nvme|virtio] [-t SECONDS] [-m MARKER] [-l LOG] IMAGE
+#   qemu-boot.sh [-f bios|uefi|secboot] [-d nvme|virtio] [-t SECONDS] [-m MARKER] [-l LOG]
+#                [-w] [-u UUID] [-k KERNEL -i INITRD -a APPEND] [-e] [-n HOSTFWD_PORT] IMAGE
+#   -w  write to IMAGE (default: snapshot, the image is never modified)
+#   -u  SMBIOS system UUID (kiln-init's instance id without a datasource)
+#   -k/-i/-a  boot KERNEL and INITRD directly with APPEND (crash tests)
+#   -e  wait for QEMU to exit (power-off or reset) instead of killing it at MARKER
+#   -n  forward host port N to the guest's port 22 (user networking)
 # Exit 0 when MARKER was seen, 1 otherwise; the console log stays in LOG.
 set -uo pipefail
-fw=bios disk=nvme timeout=120 marker='=== kiln demo: boot ok' log=
-while getopts f:d:t:m:l: o; do
+fw=bios disk=nvme timeout=120 marker='=== kiln demo: boot ok' log= writable= uuid= kernel= initrd= append= wait_exit= fwd=
+while getopts f:d:t:m:l:wu:k:i:a:en: o; do
 	case $o in
 	f) fw=$OPTARG ;; d) disk=$OPTARG ;; t) timeout=$OPTARG ;; m) marker=$OPTARG ;; l) log=$OPTARG ;;
+	w) writable=1 ;; u) uuid=$OPTARG ;; k) kernel=$OPTARG ;; i) initrd=$OPTARG ;; a) append=$OPTARG ;;
+	e) wait_exit=1 ;; n) fwd=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -32,7 +40,17 @@ secboot)
 *) echo "qemu-boot: unknown firmware $fw" >&2; exit 2 ;;
 esac
 # snapshot=on: the image under test is never modified by booting it.
-args+=(-drive "file=$img,if=none,id=root,format=raw,snapshot=on")
+if [ -n "$writable" ]; then
+	args+=(-drive "file=$img,if=none,id=root,format=raw,cache=unsafe")
+else
+	args+=(-drive "file=$img,if=none,id=root,format=raw,snapshot=on")
+fi
+[ -z "$uuid" ] || args+=(-uuid "$uuid")
+[ -z "$kernel" ] || args+=(-kernel "$kernel" -append "$append")
+[ -z "$initrd" ] || args+=(-initrd "$initrd")
+if [ -n "$fwd" ]; then
+	args+=(-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$fwd-:22" -device virtio-net-pci,netdev=n0)
+fi
 case $disk in
 nvme) args+=(-device "nvme,drive=root,serial=vol0123456789abcdef0") ;;
 virtio) args+=(-device virtio-blk-pci,drive=root) ;;
@@ -44,7 +62,7 @@ pid=$!
 end=$((SECONDS + timeout))
 status=1
 while [ $SECONDS -lt $end ]; do
-	if grep -qF -- "$marker" "$log" 2>/dev/null; then status=0; break; fi
+	if [ -z "$wait_exit" ] && grep -qF -- "$marker" "$log" 2>/dev/null; then status=0; break; fi
 	kill -0 $pid 2>/dev/null || break
 	sleep 0.5
 done

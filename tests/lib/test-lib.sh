@@ -54,6 +54,8 @@ FETCH_ROOTFS=$TEST_ROOT/tests/lib/fetch-debian-rootfs.sh
 SNAPSHOT_TREE=$TEST_ROOT/tests/lib/snapshot-tree.py
 export KILN VERIFY_IMAGE MKTREE FETCH_ROOTFS SNAPSHOT_TREE TEST_ROOT TEST_OUT
 export LC_ALL=C TZ=UTC
+# kiln's environment knobs are each test's own choice, never the caller's.
+unset SOURCE_DATE_EPOCH KILN_SPOOL_MEMORY KILN_TEST_FAIL_WRITE
 
 test_count=0
 test_failed=0

@@ -376,7 +376,11 @@ static uint64_t sfdisk_end(struct kiln_disk *d, uint32_t partno)
         return start + size - 1;
 }
 
-/* sgdisk reads the table at all: "usable", even if it has complaints. */
+/*
+ * sgdisk reads the table: "usable", even with complaints (a backup not at
+ * the end, an array not where the spec wants it), as long as the main
+ * header and the main array are good and partition 1 ends where expected.
+ */
 static bool sgdisk_usable(struct kiln_disk *d, uint64_t want_end)
 {
         char path[256], key[64];
@@ -388,8 +392,9 @@ static bool sgdisk_usable(struct kiln_disk *d, uint64_t want_end)
         snprintf(path, sizeof(path), "%s/crash.img", tmpdir);
         dump(d, path);
         char *out = run_on("sgdisk -v IMG", path, &st);
-        ok = st == 0 && !strstr(out, "CRC") && !strstr(out, "corrupt") && !strstr(out, "Invalid") &&
-             !strstr(out, "overlap");
+        ok = st == 0 && !strstr(out, "overlap");
+        if (strstr(out, "CRC") && !(strstr(out, "Main header: OK") && strstr(out, "Main partition table: OK")))
+                ok = false;
         if (!ok)
                 show(out);
         out = run_on("sgdisk -i 1 IMG", path, &st);
@@ -495,7 +500,8 @@ static void test_crash(struct kiln_disk *start, uint32_t partno, const char *wha
         unsigned writes, bad = 0, bad_tools = 0, bad_finish = 0, both_bad = 0, states = 0;
         uint64_t sectors = 0;
 
-        /* The states are made from a sparse copy: fast to copy again. */
+        /* The states live on sparse disks: ~150 of them, each dumped for
+         * sgdisk now and then, would otherwise page through 256 MiB. */
         struct kiln_disk *base = sparse_new(start->size);
         for_each_block(start, copy_block, base);
         *t0 = *read_table(start);
@@ -513,7 +519,8 @@ static void test_crash(struct kiln_disk *start, uint32_t partno, const char *wha
          * after s sectors (s over every sector the grow writes). */
         for (int pass = 1; pass <= 2; pass++) {
                 for (uint64_t k = pass == 1 ? 1 : 0; pass == 2 || k <= writes; k++) {
-                        struct kiln_disk *inner = resized(base, start->size), *f;
+                        struct kiln_disk *inner = sparse_new(start->size), *f;
+                        for_each_block(base, copy_block, inner);
                         if (pass == 1) {
                                 kiln_disk_new_fault(inner, (unsigned)k, &f);
                         } else {
@@ -677,12 +684,14 @@ static void test_gpt_cases(void)
         ok(kiln_grow_plan(t, N + 1, 1, &p) == -EINVAL, "a size other than the parsed one is refused: %s",
            kiln_last_error());
 
-        /* The backup at the end corrupt, disk not grown: not repaired, said so. */
+        /* The backup at the end corrupt, disk not grown: rewritten from the primary. */
         corrupt(d, (N - 1) * 512 + 24);
         t = read_table(d);
         ok(t->primary.ok && !t->backup.ok, "fresh, backup corrupt: primary ok, backup %s", t->backup.problem);
-        ok(kiln_grow_plan(t, N, 1, &p) == 0 && !p.write && strstr(p.reason, "backup GPT is invalid"),
-           "fresh, backup corrupt: no-op that says so: %s", p.reason);
+        ok(kiln_grow_plan(t, N, 1, &p) == 0 && p.write && p.new_last == p.old_last && strstr(p.reason, "backup GPT"),
+           "fresh, backup corrupt: %s", p.reason);
+        ok(kiln_grow_apply(d, &p) == 0 && read_table(d)->headers_agree && sgdisk_clean(d, "repair"),
+           "fresh, backup corrupt: repaired, sgdisk -v finds no problems");
         kiln_disk_free(d);
 
         /* Not the last partition: p1 then p2 after it. */
@@ -751,6 +760,27 @@ static void test_gpt_cases(void)
                 ok(!t->primary.ok && r == -EBADMSG && strstr(kiln_last_error(), "primary GPT is invalid"), "%s: refused: %s",
                    prim[i].what, kiln_last_error());
                 kiln_disk_free(d);
+        }
+
+        /* A grow interrupted with the primary pointing at the array at the
+         * end, then the disk grown again by 10 sectors before the next boot:
+         * the old array now overlaps where the new backup goes. */
+        {
+                struct kiln_disk *f;
+                d = resized(old, NEW_SIZE);
+                kiln_grow_plan(read_table(d), N, 1, &p);
+                kiln_disk_new_fault(d, 4, &f); /* backup, backup header, temp header; then fail */
+                ok(kiln_grow_apply(f, &p) == -EIO, "interrupted after the temporary primary header");
+                t = read_table(d);
+                ok(t->primary.ok && t->primary.entries_lba == N - 33, "the primary uses the array at the end");
+                struct kiln_disk *g = resized(d, NEW_SIZE + 10 * 512);
+                kiln_disk_free(f);
+                t = read_table(g);
+                ok(kiln_grow_plan(t, N + 10, 1, &p) == 0 && p.write && p.new_last == N + 10 - 34, "grown again: %s",
+                   p.reason);
+                test_crash(g, 1, "interrupted, then grown again", true);
+                ok(kiln_grow_apply(g, &p) == 0 && sgdisk_clean(g, "again"), "grown again: done, sgdisk -v finds no problems");
+                kiln_disk_free(g);
         }
 
         /* A plan made before the table changed is not applied. */

@@ -903,6 +903,34 @@ static void test_kernel(void)
                 }
         }
 
+        /* 7b. Broken modules: skipped while looking for aliases, an error
+         * when needed. */
+        if (made && sh("cd '%s/lib/modules/%s' && rm -f modules.dep && printf 'not a module' > kernel/zz_junk.ko && "
+                       "printf 'not xz' > kernel/zz_trunc.ko.xz && "
+                       "head -c 65536 /bin/sh | xz -c | head -c 100 > kernel/zz_cut.ko.xz", cz, version) == 0) {
+                struct kiln_modsrc hsrc;
+                struct kiln_modules mj = { 0 };
+                static const char *const alias_only[] = { "iso9660" };
+                kiln_modsrc_host_dir(cz, &hsrc);
+                r = kiln_modules_resolve(&hsrc, version, alias_only, 1, &mj);
+                bool noted = false;
+                for (size_t i = 0; r == 0 && i < mj.n_notes; i++)
+                        noted |= strstr(mj.notes[i], "zz_junk.ko: skipped") != NULL;
+                ok(r == 0 && find_mod(&mj, "isofs") && noted,
+                   "broken: a junk module is skipped (with a note) while looking for an alias");
+                kiln_modules_free(&mj);
+                static const char *const junk[] = { "zz_junk" }, *const trunc[] = { "zz_trunc" },
+                                         *const cut[] = { "zz_cut" };
+                r = kiln_modules_resolve(&hsrc, version, junk, 1, &mj);
+                ok(r == -EBADMSG && strstr(kiln_last_error(), "zz_junk.ko"), "broken: a junk module wanted is "
+                   "-EBADMSG: %s", kiln_last_error());
+                r = kiln_modules_resolve(&hsrc, version, trunc, 1, &mj);
+                ok(r == -EBADMSG && strstr(kiln_last_error(), "zz_trunc.ko.xz"), "broken: bad xz is -EBADMSG: %s",
+                   kiln_last_error());
+                r = kiln_modules_resolve(&hsrc, version, cut, 1, &mj);
+                ok(r == -EBADMSG, "broken: truncated xz is -EBADMSG: %s", kiln_last_error());
+        }
+
         /* 8. The host folder source agrees with the tree. */
         struct kiln_modsrc hs;
         kiln_modsrc_host_dir(root, &hs);
