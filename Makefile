@@ -126,8 +126,7 @@ check: all $(UNIT_TESTS) $(FUZZ_REPLAY)
 	exit $${PIPESTATUS[0]}
 
 bench: all
-	tests/bench/run.sh
-	tests/bench/disk.sh
+	tests/bench/run.sh; a=$$?; tests/bench/disk.sh; b=$$?; exit $$((a || b))
 
 demo: all
 	tests/demo.sh

@@ -42,8 +42,8 @@
 # kiln, peer, kiln, peer ...  The page cache is never dropped: the tarball is
 # read once before timing, so both sides see the same warm cache.  Output:
 #
-#   disk-build: kiln 7.10 s, conventional pipeline 19.80 s, ratio 0.36
-#   disk-build image on disk: kiln 422.0 MiB, conventional pipeline 430.1 MiB (apparent 2048.0 MiB each)
+#   disk-build: kiln 3.02 s, conventional pipeline 12.71 s, ratio 0.24
+#   disk-build image on disk: kiln 423.7 MiB, conventional pipeline 462.5 MiB (apparent 2048.0 MiB and 2048.0 MiB)
 #
 # ratio is kiln/peer (below 1: kiln is faster).  Lines starting with '#' are
 # context (the peer's per-step times, the checks).  Timings are reported, never

@@ -51,6 +51,13 @@ test_expect_success 'the inputs: folders, tarballs, specs' '
 	tar -C in/src -cf in/good.tar --format=posix --sort=name . &&
 	zstd -q -c in/good.tar >in/good.tar.zst &&
 	head -c 600000 in/good.tar >in/trunc-data.tar &&
+	/usr/bin/python3 -c "
+import tarfile
+m = tarfile.open(\"in/good.tar\").getmembers()[1]
+# ./etc: pax header block at 1536, its data at 2048, ustar header at 2560,
+# no data: 2048 is inside a pax header, 3072 is between two entries.
+assert (m.name, m.offset, m.offset_data, m.size) == (\"./etc\", 1536, 3072, 0), m
+" &&
 	head -c 2048 in/good.tar >in/trunc-pax.tar &&
 	head -c 3072 in/good.tar >in/trunc-boundary.tar &&
 	head -c $(( $(stat -c %s in/good.tar.zst) / 2 )) in/good.tar.zst >in/trunc.tar.zst &&
