@@ -41,41 +41,6 @@ static int write_whole(const char *path, const void *data, size_t len)
         return close(fd) < 0 ? -errno : 0;
 }
 
-static int read_whole(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        uint8_t *buf;
-        size_t got = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
-                close(fd);
-                return -EFBIG;
-        }
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n <= 0) {
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        free(buf);
-                        close(fd);
-                        return n < 0 ? -errno : -EIO;
-                }
-                got += (size_t)n;
-        }
-        close(fd);
-        *ret = buf;
-        *ret_len = got;
-        return 0;
-}
-
 static void remove_tree(const char *dir)
 {
         DIR *dh = opendir(dir);
@@ -167,7 +132,7 @@ int kiln_grub_read(const struct kiln_grub_dir *d, const char *name, uint8_t **re
         int r;
 
         snprintf(path, sizeof(path), "%s/%s", d->path, name);
-        r = read_whole(path, MAX_GRUB_FILE, ret, ret_len);
+        r = read_full_file(path, MAX_GRUB_FILE, ret, ret_len);
         if (r < 0)
                 return kiln_errorf(r, "cannot read GRUB's '%s': %s", path, strerror(-r));
         return 0;
@@ -212,7 +177,7 @@ int kiln_grub_mkimage(const struct kiln_grub_dir *d, const char *format, const c
         r = kiln_exec((char *const *)argv);
         if (r < 0)
                 goto out;
-        r = read_whole(out, MAX_GRUB_FILE, ret, ret_len);
+        r = read_full_file(out, MAX_GRUB_FILE, ret, ret_len);
         if (r < 0)
                 r = kiln_errorf(r, "cannot read grub-mkimage's output: %s", strerror(-r));
 out:
@@ -262,12 +227,6 @@ int kiln_grub_copy_modules(struct kiln_tree *t, const struct kiln_grub_dir *d, c
 
 /* ---------- BIOS embedding ---------- */
 
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-        for (int i = 0; i < bytes; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int kiln_grub_install_bios(struct kiln_disk *disk, const struct kiln_layout *l, const uint8_t *core, size_t core_len,
                            const uint8_t boot_img[512])
 {
@@ -297,10 +256,10 @@ int kiln_grub_install_bios(struct kiln_disk *disk, const struct kiln_layout *l, 
                 return -ENOMEM;
         memcpy(img, core, core_len);
         /* diskboot's block list: the rest of core.img follows its first sector. */
-        put_le(img + 0x1f4, start + 1, 8);
-        put_le(img + 0x1f4 + 8, n - 1, 2);
-        put_le(img + 0x1f4 + 10, 0x820, 2);
-        put_le(img + 0x1e8 + 8, 0, 2); /* terminator */
+        put_le64(img + 0x1f4, start + 1);
+        put_le16(img + 0x1f4 + 8, (uint16_t)(n - 1));
+        put_le16(img + 0x1f4 + 10, 0x820);
+        put_le16(img + 0x1e8 + 8, 0); /* terminator */
         r = kiln_disk_pwrite(disk, img, n * 512, start * 512);
         if (r < 0)
                 return r;
@@ -311,7 +270,7 @@ int kiln_grub_install_bios(struct kiln_disk *disk, const struct kiln_layout *l, 
         memcpy(boot, boot_img, 512);
         memcpy(boot + 0x03, mbr + 0x03, 0x5a - 0x03);   /* BPB area */
         memcpy(boot + 0x1b8, mbr + 0x1b8, 0x1fe - 0x1b8); /* signature + partition table */
-        put_le(boot + 0x5c, start, 8);                   /* kernel sector */
+        put_le64(boot + 0x5c, start);                    /* kernel sector */
         boot[0x64] = 0xff;                               /* boot drive: from the BIOS */
         boot[0x66] = 0x90;                               /* drive check: NOPs (hard disk) */
         boot[0x67] = 0x90;

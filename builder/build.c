@@ -409,35 +409,6 @@ static int tree_src_list(void *ud, const char *dir, int (*fn)(void *ctx, const c
         return tree_list(d, rel, 0, sizeof(rel), fn, ctx);
 }
 
-static int read_host_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        uint8_t *buf;
-        size_t got = 0;
-
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return -errno;
-        if ((uint64_t)st.st_size > max)
-                return -EFBIG;
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n <= 0) {
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        free(buf);
-                        return n < 0 ? -errno : -EIO;
-                }
-                got += (size_t)n;
-        }
-        *ret = buf;
-        *ret_len = got;
-        return 0;
-}
-
 static void note_list(char *buf, size_t len, const char *what, char **names, size_t n)
 {
         size_t l = strlen(buf);
@@ -461,7 +432,7 @@ static int make_initramfs(struct build *b)
 
         if (!o->init_binary)
                 return kiln_errorf(-ENOENT, "kiln-init was not found next to kiln; build it (make) or set 'initramfs: distro' in the spec");
-        r = read_host_file(o->init_binary, 64u << 20, &init, &init_len);
+        r = read_full_file(o->init_binary, 64u << 20, &init, &init_len);
         if (r < 0)
                 return kiln_errorf(r, "cannot read kiln-init '%s': %s", o->init_binary, strerror(-r));
         for (size_t i = 0; kiln_initramfs_default_modules[i] && n < ARRAY_SIZE(wanted); i++)

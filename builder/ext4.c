@@ -67,18 +67,6 @@ struct writer {
 
 /* ---------- on-disk helpers ---------- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        put16(p, (uint16_t)v);
-        put16(p + 2, (uint16_t)(v >> 16));
-}
-
 static int ftype_of(mode_t m)
 {
         switch (m & S_IFMT) {
@@ -207,27 +195,27 @@ static uint64_t map_offset(const struct extents *x, uint64_t off, uint64_t *ret_
 
 static void put_extent_header(uint8_t *p, uint16_t entries, uint16_t max, uint16_t depth)
 {
-        put16(p, EXT3_EXT_MAGIC);
-        put16(p + 2, entries);
-        put16(p + 4, max);
-        put16(p + 6, depth);
-        put32(p + 8, 0);
+        put_le16(p, EXT3_EXT_MAGIC);
+        put_le16(p + 2, entries);
+        put_le16(p + 4, max);
+        put_le16(p + 6, depth);
+        put_le32(p + 8, 0);
 }
 
 static void put_extent(uint8_t *p, const struct extent *e)
 {
-        put32(p, e->lblk);
-        put16(p + 4, (uint16_t)e->len);
-        put16(p + 6, (uint16_t)(e->pblk >> 32));
-        put32(p + 8, (uint32_t)e->pblk);
+        put_le32(p, e->lblk);
+        put_le16(p + 4, (uint16_t)e->len);
+        put_le16(p + 6, (uint16_t)(e->pblk >> 32));
+        put_le32(p + 8, (uint32_t)e->pblk);
 }
 
 static void put_index(uint8_t *p, uint32_t lblk, uint64_t pblk)
 {
-        put32(p, lblk);
-        put32(p + 4, (uint32_t)pblk);
-        put16(p + 8, (uint16_t)(pblk >> 32));
-        put16(p + 10, 0);
+        put_le32(p, lblk);
+        put_le32(p + 4, (uint32_t)pblk);
+        put_le16(p + 8, (uint16_t)(pblk >> 32));
+        put_le16(p + 10, 0);
 }
 
 /*
@@ -338,8 +326,8 @@ static unsigned leaf_space(const struct writer *w)
 static void put_dirent(uint8_t *p, uint32_t ino, unsigned rec_len, const char *name, unsigned name_len,
                        uint8_t ftype)
 {
-        put32(p, ino);
-        put16(p + 4, (uint16_t)rec_len);
+        put_le32(p, ino);
+        put_le16(p + 4, (uint16_t)rec_len);
         p[6] = (uint8_t)name_len;
         p[7] = ftype;
         memcpy(p + 8, name, name_len);
@@ -353,7 +341,7 @@ static void close_leaf(struct writer *w, uint8_t *blk, unsigned last_off, unsign
         if (used == 0) /* an empty block: one unused entry spans it */
                 put_dirent(blk, 0, space, "", 0, 0);
         else
-                put16(blk + last_off + 4, (uint16_t)(space - last_off));
+                put_le16(blk + last_off + 4, (uint16_t)(space - last_off));
         if (space != BS)
                 ext2fs_initialize_dirent_tail(w->fs, (struct ext2_dir_entry_tail *)(blk + space));
 }
@@ -421,9 +409,9 @@ static uint32_t dx_hash(const struct dirent_src *ents, size_t first)
 
 static void put_countlimit(uint8_t *p, unsigned limit, unsigned count, uint32_t block0)
 {
-        put16(p, (uint16_t)limit);
-        put16(p + 2, (uint16_t)count);
-        put32(p + 4, block0);
+        put_le16(p, (uint16_t)limit);
+        put_le16(p + 2, (uint16_t)count);
+        put_le32(p + 4, block0);
 }
 
 /*
@@ -510,8 +498,8 @@ static int build_dir(struct writer *w, struct kiln_dentry *d, uint32_t ino, uint
         if (!nodes) {
                 put_countlimit(root + 32, rlimit, (unsigned)leaves, leaf0);
                 for (size_t l = 1; l < leaves; l++) {
-                        put32(root + 32 + 8 * l, dx_hash(kids, first_of[l]));
-                        put32(root + 32 + 8 * l + 4, leaf0 + (uint32_t)l);
+                        put_le32(root + 32 + 8 * l, dx_hash(kids, first_of[l]));
+                        put_le32(root + 32 + 8 * l + 4, leaf0 + (uint32_t)l);
                 }
         } else {
                 put_countlimit(root + 32, rlimit, (unsigned)nodes, 1);
@@ -519,14 +507,14 @@ static int build_dir(struct writer *w, struct kiln_dentry *d, uint32_t ino, uint
                         size_t l0 = nd * nlimit, cnt = MIN((size_t)nlimit, leaves - l0);
                         uint8_t *node = buf + (1 + nd) * BS;
                         if (nd > 0) {
-                                put32(root + 32 + 8 * nd, dx_hash(kids, first_of[l0]));
-                                put32(root + 32 + 8 * nd + 4, (uint32_t)(1 + nd));
+                                put_le32(root + 32 + 8 * nd, dx_hash(kids, first_of[l0]));
+                                put_le32(root + 32 + 8 * nd + 4, (uint32_t)(1 + nd));
                         }
                         put_dirent(node, 0, BS, "", 0, 0);
                         put_countlimit(node + 8, nlimit, (unsigned)cnt, leaf0 + (uint32_t)l0);
                         for (size_t l = 1; l < cnt; l++) {
-                                put32(node + 8 + 8 * l, dx_hash(kids, first_of[l0 + l]));
-                                put32(node + 8 + 8 * l + 4, leaf0 + (uint32_t)(l0 + l));
+                                put_le32(node + 8 + 8 * l, dx_hash(kids, first_of[l0 + l]));
+                                put_le32(node + 8 + 8 * l + 4, leaf0 + (uint32_t)(l0 + l));
                         }
                 }
         }

@@ -121,18 +121,6 @@ struct kiln_fat {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        put16(p, (uint16_t)v);
-        put16(p + 2, (uint16_t)(v >> 16));
-}
-
 static bool is_ascii_lower(uint16_t c) { return c >= 'a' && c <= 'z'; }
 static bool is_ascii_upper(uint16_t c) { return c >= 'A' && c <= 'Z'; }
 static uint16_t ascii_upper(uint16_t c) { return is_ascii_lower(c) ? (uint16_t)(c - 32) : c; }
@@ -1055,14 +1043,14 @@ static void put_entry(uint8_t *e, const uint8_t name[11], uint8_t attr, uint8_t 
         e[11] = attr;
         e[12] = lcase;
         e[13] = v->time_cs;
-        put16(e + 14, v->time);   /* created */
-        put16(e + 16, v->date);
-        put16(e + 18, v->date);   /* accessed */
-        put16(e + 20, (uint16_t)(cluster >> 16));
-        put16(e + 22, v->time);   /* modified */
-        put16(e + 24, v->date);
-        put16(e + 26, (uint16_t)cluster);
-        put32(e + 28, size);
+        put_le16(e + 14, v->time);   /* created */
+        put_le16(e + 16, v->date);
+        put_le16(e + 18, v->date);   /* accessed */
+        put_le16(e + 20, (uint16_t)(cluster >> 16));
+        put_le16(e + 22, v->time);   /* modified */
+        put_le16(e + 24, v->date);
+        put_le16(e + 26, (uint16_t)cluster);
+        put_le32(e + 28, size);
 }
 
 static uint8_t short_checksum(const uint8_t n[11])
@@ -1089,7 +1077,7 @@ static uint8_t *put_long_name(uint8_t *e, const struct fat_node *c)
                 e[13] = sum;
                 for (size_t j = 0; j < LFN_UNITS_PER_ENTRY; j++) {
                         size_t i = (k - 1) * LFN_UNITS_PER_ENTRY + j;
-                        put16(e + unit_off[j], i < c->uname_len ? c->uname[i] : i == c->uname_len ? 0 : 0xFFFF);
+                        put_le16(e + unit_off[j], i < c->uname_len ? c->uname[i] : i == c->uname_len ? 0 : 0xFFFF);
                 }
         }
         return e;
@@ -1168,34 +1156,34 @@ static void build_boot_sector(uint8_t *b, const struct geometry *g, const struct
         b[1] = (uint8_t)(code - 2);
         b[2] = 0x90;
         memcpy(b + 3, "MSWIN4.1", 8); /* what fatgen103 recommends for compatibility */
-        put16(b + 11, SECTOR);
+        put_le16(b + 11, SECTOR);
         b[13] = (uint8_t)g->spc;
-        put16(b + 14, (uint16_t)g->reserved);
+        put_le16(b + 14, (uint16_t)g->reserved);
         b[16] = 2;
-        put16(b + 17, (uint16_t)(g->root_sectors * SECTOR / DIRENT));
-        put16(b + 19, !fat32 && g->total < 0x10000 ? (uint16_t)g->total : 0);
+        put_le16(b + 17, (uint16_t)(g->root_sectors * SECTOR / DIRENT));
+        put_le16(b + 19, !fat32 && g->total < 0x10000 ? (uint16_t)g->total : 0);
         b[21] = MEDIA;
-        put16(b + 22, fat32 ? 0 : (uint16_t)g->fat_sectors);
-        put16(b + 24, 63);  /* geometry of LBA-translated disks; nothing reads it */
-        put16(b + 26, 255);
-        put32(b + 28, v->hidden_sectors);
-        put32(b + 32, fat32 || g->total >= 0x10000 ? g->total : 0);
+        put_le16(b + 22, fat32 ? 0 : (uint16_t)g->fat_sectors);
+        put_le16(b + 24, 63);  /* geometry of LBA-translated disks; nothing reads it */
+        put_le16(b + 26, 255);
+        put_le32(b + 28, v->hidden_sectors);
+        put_le32(b + 32, fat32 || g->total >= 0x10000 ? g->total : 0);
         if (fat32) {
-                put32(b + 36, g->fat_sectors);
-                put16(b + 40, 0); /* both FATs mirrored */
-                put16(b + 42, 0); /* version 0.0 */
-                put32(b + 44, 2); /* root folder */
-                put16(b + 48, 1); /* FSInfo */
-                put16(b + 50, 6); /* backup boot sector */
+                put_le32(b + 36, g->fat_sectors);
+                put_le16(b + 40, 0); /* both FATs mirrored */
+                put_le16(b + 42, 0); /* version 0.0 */
+                put_le32(b + 44, 2); /* root folder */
+                put_le16(b + 48, 1); /* FSInfo */
+                put_le16(b + 50, 6); /* backup boot sector */
         }
         b[ext] = 0x80; /* BIOS drive number: a hard disk */
         b[ext + 2] = 0x29;
-        put32(b + ext + 3, v->volume_id);
+        put_le32(b + ext + 3, v->volume_id);
         memcpy(b + ext + 7, v->label, 11);
         memcpy(b + ext + 18, type_name(g->bits), 5);
         memset(b + ext + 23, ' ', 3);
         memcpy(b + code, boot_code, sizeof(boot_code));
-        put16(b + code + 3, msg);
+        put_le16(b + code + 3, msg);
         memcpy(b + code + sizeof(boot_code), boot_message, sizeof(boot_message));
         b[510] = 0x55;
         b[511] = 0xAA;
@@ -1203,11 +1191,11 @@ static void build_boot_sector(uint8_t *b, const struct geometry *g, const struct
 
 static void build_fsinfo(uint8_t *s, uint32_t free_clusters, uint32_t next_free)
 {
-        put32(s, 0x41615252);
-        put32(s + 484, 0x61417272);
-        put32(s + 488, free_clusters);
-        put32(s + 492, next_free);
-        put32(s + 508, 0xAA550000);
+        put_le32(s, 0x41615252);
+        put_le32(s + 484, 0x61417272);
+        put_le32(s + 488, free_clusters);
+        put_le32(s + 492, next_free);
+        put_le32(s + 508, 0xAA550000);
 }
 
 static int emit_reserved(struct run *w, const struct layout *l, const struct volume *v)
@@ -1230,9 +1218,9 @@ static int emit_reserved(struct run *w, const struct layout *l, const struct vol
 static void fat_set(uint8_t *fat, unsigned bits, uint32_t i, uint32_t v)
 {
         if (bits == 32) {
-                put32(fat + 4 * (size_t)i, v);
+                put_le32(fat + 4 * (size_t)i, v);
         } else if (bits == 16) {
-                put16(fat + 2 * (size_t)i, (uint16_t)v);
+                put_le16(fat + 2 * (size_t)i, (uint16_t)v);
         } else {
                 uint8_t *p = fat + i + i / 2;
                 if (i & 1) {

@@ -52,41 +52,6 @@ static void usage(FILE *f)
               f);
 }
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        char *buf;
-        size_t len = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if ((uint64_t)st.st_size > max)
-                return -E2BIG;
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        int r = n < 0 ? -errno : -EIO;
-                        free(buf);
-                        return r;
-                }
-                len += (size_t)n;
-        }
-        buf[len] = 0;
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
 /* Paths in a spec are relative to the spec's folder. */
 static char *spec_relative(const char *spec_path, const char *p)
 {
@@ -259,7 +224,7 @@ static int cmd_build(int argc, char **argv)
         if (optind == argc - 1) {
                 size_t len = 0;
                 spec_path = argv[optind];
-                r = read_file(spec_path, KILN_SPEC_MAX_BYTES, &spec_buf, &len);
+                r = read_full_file(spec_path, KILN_SPEC_MAX_BYTES, (uint8_t **)&spec_buf, &len);
                 if (r < 0) {
                         fail("cannot read spec '%s': %s", spec_path,
                              r == -E2BIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));

@@ -140,24 +140,6 @@ void kiln_part_uuid_string(const struct kiln_layout *l, const struct kiln_part *
 
 /* ---------- writing ---------- */
 
-static void le16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-        le16(p, (uint16_t)v);
-        le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-        le32(p, (uint32_t)v);
-        le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* GUIDs are stored with their first three fields little-endian. */
 static void guid_to_disk(uint8_t *p, const uint8_t g[16])
 {
@@ -188,15 +170,15 @@ static void mbr_entry(uint8_t *e, bool active, uint8_t type, uint64_t start, uin
         chs(e + 1, start);
         e[4] = type;
         chs(e + 5, start + size - 1);
-        le32(e + 8, (uint32_t)start);
-        le32(e + 12, (uint32_t)MIN(size, (uint64_t)UINT32_MAX));
+        put_le32(e + 8, (uint32_t)start);
+        put_le32(e + 12, (uint32_t)MIN(size, (uint64_t)UINT32_MAX));
 }
 
 static int write_mbr(struct kiln_disk *d, const struct kiln_layout *l)
 {
         uint8_t s[KILN_SECTOR] = { 0 };
 
-        le32(s + 0x1b8, l->mbr_signature);
+        put_le32(s + 0x1b8, l->mbr_signature);
         for (size_t i = 0; i < l->n_parts; i++) {
                 const struct kiln_part *p = &l->parts[i];
                 mbr_entry(s + 0x1be + 16 * (p->number - 1), p->bootable, p->mbr_type, p->start, p->size);
@@ -211,18 +193,18 @@ static void gpt_header(uint8_t *h, const struct kiln_layout *l, uint64_t my, uin
 {
         memset(h, 0, KILN_SECTOR);
         memcpy(h, "EFI PART", 8);
-        le32(h + 8, 0x00010000);
-        le32(h + 12, 92);
-        le64(h + 24, my);
-        le64(h + 32, alt);
-        le64(h + 40, 34);
-        le64(h + 48, l->sectors - 34);
+        put_le32(h + 8, 0x00010000);
+        put_le32(h + 12, 92);
+        put_le64(h + 24, my);
+        put_le64(h + 32, alt);
+        put_le64(h + 40, 34);
+        put_le64(h + 48, l->sectors - 34);
         guid_to_disk(h + 56, l->disk_guid);
-        le64(h + 72, entries_lba);
-        le32(h + 80, KILN_GPT_ENTRIES);
-        le32(h + 84, 128);
-        le32(h + 88, array_crc);
-        le32(h + 16, (uint32_t)crc32(0, h, 92));
+        put_le64(h + 72, entries_lba);
+        put_le32(h + 80, KILN_GPT_ENTRIES);
+        put_le32(h + 84, 128);
+        put_le32(h + 88, array_crc);
+        put_le32(h + 16, (uint32_t)crc32(0, h, 92));
 }
 
 static int write_gpt(struct kiln_disk *d, const struct kiln_layout *l)
@@ -244,8 +226,8 @@ static int write_gpt(struct kiln_disk *d, const struct kiln_layout *l)
         pmbr[0x1be + 5] = 0xff;
         pmbr[0x1be + 6] = 0xff;
         pmbr[0x1be + 7] = 0xff;
-        le32(pmbr + 0x1be + 8, 1);
-        le32(pmbr + 0x1be + 12, (uint32_t)MIN(l->sectors - 1, (uint64_t)UINT32_MAX));
+        put_le32(pmbr + 0x1be + 8, 1);
+        put_le32(pmbr + 0x1be + 12, (uint32_t)MIN(l->sectors - 1, (uint64_t)UINT32_MAX));
         pmbr[510] = 0x55;
         pmbr[511] = 0xaa;
 
@@ -254,10 +236,10 @@ static int write_gpt(struct kiln_disk *d, const struct kiln_layout *l)
                 uint8_t *e = arr + 128 * (p->number - 1);
                 guid_to_disk(e, p->type);
                 guid_to_disk(e + 16, p->uuid);
-                le64(e + 32, p->start);
-                le64(e + 40, p->start + p->size - 1);
+                put_le64(e + 32, p->start);
+                put_le64(e + 40, p->start + p->size - 1);
                 for (size_t c = 0; p->name && p->name[c] && c < 36; c++)
-                        le16(e + 56 + 2 * c, (uint8_t)p->name[c]);
+                        put_le16(e + 56 + 2 * c, (uint8_t)p->name[c]);
         }
         uint32_t array_crc = (uint32_t)crc32(0, arr, KILN_GPT_ENTRIES * 128);
 

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 static __thread char error_buf[1024];
 
@@ -172,5 +174,52 @@ int parse_uuid(const char *s, uint8_t ret[16])
         if (n != 16 || strlen(s) != 36)
                 return -EINVAL;
         memcpy(ret, u, 16);
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        uint8_t *buf;
+        size_t got = 0;
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+        } else if (!S_ISREG(st.st_mode)) {
+                r = -EINVAL;
+        } else if ((uint64_t)st.st_size > max) {
+                r = -EFBIG;
+        }
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        buf = malloc((size_t)st.st_size + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        while (got < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO; /* shrank while read */
+                        break;
+                }
+                got += (size_t)n;
+        }
+        close(fd);
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        buf[got] = 0;
+        *ret = buf;
+        *ret_len = got;
         return 0;
 }

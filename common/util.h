@@ -35,6 +35,29 @@ static inline void closep(int *fd)
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
 
+/* Little-endian stores, for the on-disk formats kiln writes by hand. */
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+        put_le16(p, (uint16_t)v);
+        put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+        put_le32(p, (uint32_t)v);
+        put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Read a whole regular file (at most max bytes) into a NUL-terminated
+ * buffer.  -errno; -EFBIG when larger than max, -EINVAL if not a file. */
+int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
+
 /*
  * Library code reports failures as a negative errno plus a one-line message
  * kept per thread; front ends print it.  kiln_errorf() returns err so that

@@ -4,7 +4,9 @@
 # (a two-level tree for the 150,000), every name is there, and a name picked
 # at random is found the way the kernel finds it: its hash (debugfs dx_hash,
 # with the filesystem's hash seed) leads through the index to the leaf block
-# that holds it.  Build times are printed as '#' lines, never asserted on.
+# that holds it (and so are the names on both sides of any hash collision
+# split over two leaves).  Build times are printed as '#' lines, never
+# asserted on.
 . "$(dirname "$0")/../lib/test-lib.sh"
 
 test_have_prereq KILN || skip_all "kiln is not built (make)"
@@ -28,8 +30,11 @@ image_names() {
 # htree_lookup IMAGE DIR LEVELS NAME...: find each NAME in DIR as ext4's
 # dx_probe does: hash it (the superblock's default hash and seed, debugfs
 # dx_hash), take the last index entry whose hash is <= it at each level of
-# `debugfs htree`, and expect NAME with that hash in the leaf block reached.
-# LEVELS: the "Indirect levels" the index must have.
+# `debugfs htree`, and expect NAME with that hash in the leaf block reached
+# (or, past a hash collision split over two leaves, in the next ones that
+# continue that hash, as ext4_htree_next_block does).  The names on both
+# sides of each such split are looked up too.  LEVELS: the "Indirect levels"
+# the index must have.
 htree_lookup() {
 	local img=$1 dir=$2 levels=$3 alg seed n
 	shift 3
@@ -46,7 +51,9 @@ htree_lookup() {
 	lines = open("htree.out").read().split("\n")
 	levels = int(re.search(r"Indirect levels: (\d+)", "\n".join(lines[:10])).group(1))
 	assert levels == want_levels, "Indirect levels: %d, want %d" % (levels, want_levels)
-	entry = re.compile(r"^Entry #\d+: Hash (0x[0-9a-f]+), block (\d+)$")
+	# "(**)": the hash's low bit, set where a run of equal hashes goes on
+	# from the block before.
+	entry = re.compile(r"^Entry #\d+: Hash (0x[0-9a-f]+)(?: \(\*\*\))?, block (\d+)$")
 	# Index nodes: the root, then each interior block (its "Entry" line in
 	# the parent's walk is followed by its own "Number of entries" header);
 	# leaves: "Reading directory block N" and their entries.
@@ -55,9 +62,12 @@ htree_lookup() {
 	    while not lines[i].startswith("Entry #"):
 	        i += 1
 	    while i < len(lines) and lines[i].startswith("Entry #"):
-	        e = entry.match(lines[i]); ents.append((int(e.group(1), 16), int(e.group(2)))); i += 1
+	        e = entry.match(lines[i])
+	        assert e, "cannot read %r" % lines[i]
+	        ents.append((int(e.group(1), 16), int(e.group(2))))
+	        i += 1
 	    return ents, i
-	nodes, leaves, cur = {}, {}, None
+	nodes, leaves, order, cur = {}, {}, [], None
 	nodes["root"], i = entries(0)
 	while i < len(lines):
 	    l = lines[i]
@@ -68,11 +78,20 @@ htree_lookup() {
 	    r = re.match(r"^Reading directory block (\d+), phys \d+$", l)
 	    if r:
 	        cur = leaves.setdefault(int(r.group(1)), {})
+	        order.append(int(r.group(1)))
 	    elif cur is not None:
 	        # "INO 0xHASH-MINOR (RECLEN) NAME   ", as many as fit 80 columns
 	        for ino, eh, en in re.findall(r"(\d+) 0x([0-9a-f]{8})-[0-9a-f]{8} \(\d+\) (\S+)   ", l):
 	            cur[en] = int(eh, 16)
 	    i += 1
+	# Every leaf in hash order with the hash its index entry starts at.
+	flat = []
+	for h0, b in nodes["root"]:
+	    if levels:
+	        flat += [(h0 if k == 0 else eh, eb) for k, (eh, eb) in enumerate(nodes[b])]
+	    else:
+	        flat.append((h0, b))
+	assert [b for h0, b in flat] == order, "index and leaves disagree"
 	def probe(ents, h):
 	    blk = ents[0][1]
 	    for eh, eb in ents[1:]:
@@ -80,16 +99,27 @@ htree_lookup() {
 	            break
 	        blk = eb
 	    return blk
-	for name in names:
-	    h = hashes[name]
+	def lookup(name, h):
 	    path = [probe(nodes["root"], h)]
 	    for _ in range(levels):
 	        path.append(probe(nodes[path[-1]], h))
-	    blk = path[-1]
-	    assert blk in leaves, "block %d is not a leaf" % blk
-	    assert leaves[blk].get(name) == h, "%s (hash %#x) not in leaf block %d" % (name, h, blk)
-	    print("found %s, hash %#x, via blocks %s" % (name, h, " -> ".join(map(str, path))))
-	print("%d index nodes, %d leaves, %d names" % (len(nodes), len(leaves), sum(map(len, leaves.values()))))
+	    k = order.index(path[-1])
+	    while leaves[order[k]].get(name) != h:
+	        k += 1
+	        assert k < len(flat) and flat[k][0] & ~1 == h and flat[k][0] & 1, \
+	            "%s (hash %#x) not in leaf block %d nor in a continuation" % (name, h, path[-1])
+	        path.append(order[k])
+	    return path
+	for name in names:
+	    print("found %s, hash %#x, via blocks %s" % (name, hashes[name], " -> ".join(map(str, lookup(name, hashes[name])))))
+	splits = [k for k in range(1, len(flat)) if flat[k][0] & 1]
+	for k in splits:
+	    for blk in order[k - 1], order[k]:
+	        for name, h in leaves[blk].items():
+	            if h == flat[k][0] & ~1:
+	                lookup(name, h)
+	print("%d index nodes, %d leaves, %d names, %d leaves continuing a hash collision (names on both sides found)" %
+	      (len(nodes), len(leaves), sum(map(len, leaves.values())), len(splits)))
 	EOF
 }
 
@@ -109,7 +139,7 @@ test_expect_success 'a folder with 40,000 entries (38,000 files, 1,000 folders, 
 	[ "$(wc -l <dir.names)" -eq 40000 ]
 '
 
-test_expect_success 'it builds; e2fsck -fn clean' '
+test_expect_success 'the folder builds (-t none); e2fsck -fn clean' '
 	start=$(now_ms) &&
 	"$KILN" build -t none -r big -o big.img >big.out &&
 	build_ms=$(( $(now_ms) - start )) &&
@@ -179,7 +209,7 @@ test_expect_success '150,000 long names in a tarball (python tarfile)' '
 	tar -tf long.tar.zst | sed -n "2p;\$p"
 '
 
-test_expect_success 'it builds; e2fsck -fn clean' '
+test_expect_success 'the tarball builds (-t none); e2fsck -fn clean' '
 	start=$(now_ms) &&
 	"$KILN" build -t none -r long.tar.zst -o long.img >long.out &&
 	long_ms=$(( $(now_ms) - start )) &&

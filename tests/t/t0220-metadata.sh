@@ -76,8 +76,7 @@ check_facts() {
 	kiln_json "$img" '"\n".join("%d %d %d %s" % (p["number"], p["start"] // 512, p["size"] // 512, p["partuuid"])
 		for p in sorted(d["partitions"], key=lambda p: p["number"]))' >parts.kiln &&
 	test_cmp parts.sfdisk parts.kiln &&
-	kiln_json "$img" '" ".join(str(p["start"] % 512) + str(p["size"] % 512) for p in d["partitions"])' |
-		grep -qvE "[1-9]" &&
+	[ "$(kiln_json "$img" 'all(p["start"] % 512 == 0 and p["size"] % 512 == 0 for p in d["partitions"])')" = true ] &&
 	if [ "$2" = gpt ]; then
 		[ "$(kiln_json "$img" 'd["disk_guid"]')" = "$(sf_table "$img" id | tr A-F a-f)" ]
 	else

@@ -82,7 +82,7 @@ static const struct expect cases[] = {
           KILN_ROOT_NONE, NULL, "", "", "", KILN_RW_UNSET, false, 3, false, false, "", "", KILN_DS_AUTO, "ok", 7 },
         { "root= not understood", "root=PARTUUID=nothex ro", KILN_ROOT_INVALID, "", "", "", "", KILN_RW_RO, false, -1,
           false, false, "", "", KILN_DS_AUTO, "", 1 },
-        { "bare device name, devnum", "root=sda1", KILN_ROOT_PATH, "/dev/sda1", "", "", "", KILN_RW_UNSET, false, -1 },
+        { "bare device name", "root=sda1", KILN_ROOT_PATH, "/dev/sda1", "", "", "", KILN_RW_UNSET, false, -1 },
         { "MAJ:MIN", "root=259:1 rootwait=30", KILN_ROOT_DEVNUM, "259:1", "", "", "", KILN_RW_UNSET, true, -1 },
         { "an empty root= clears", "root=/dev/sda1 root=", KILN_ROOT_NONE, NULL, "", "", "", KILN_RW_UNSET, false, -1 },
         { "kiln.skip= clears", "kiln.skip=a,b kiln.skip=", KILN_ROOT_NONE, NULL, "", "", "", KILN_RW_UNSET, false, -1,

@@ -53,6 +53,7 @@ static void test_plans(void)
            "a disk too small for the layout is refused");
 }
 
+static int run(const char *fmt, const char *path) __attribute__((format(printf, 1, 0)));
 static int run(const char *fmt, const char *path)
 {
         char cmd[512];
