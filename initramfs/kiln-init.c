@@ -227,6 +227,12 @@ static int task_growpart(struct ctx *c)
         r = kiln_disk_flush(disk);
         if (r < 0)
                 goto out;
+        if (plan.new_last == plan.old_last) {
+                /* Only the backup table was repaired; the kernel's view holds. */
+                pid1_log("growpart: %s: %s", path, plan.reason);
+                r = 0;
+                goto out;
+        }
         /* Tell the kernel without a table reread (the root is open). */
         struct blkpg_partition part = {
                 .start = (long long)(plan.first * (uint64_t)ssz),

@@ -37,7 +37,9 @@ CACHE=${KILN_CACHE:-$ROOT/.cache}
 # packages pull in, has grub-mkimage but not these), so that the conventional
 # pipeline in tests/bench/disk.sh can run grub-install inside the rootfs.
 # Not grub-pc / grub-efi-amd64: their postinst tries to install GRUB into a
-# disk; grub2-common and the -bin packages have no postinst.
+# disk; grub2-common and the -bin packages have no postinst.  "firstboot" is
+# "boot" plus cloud-guest-utils (growpart), for tests/bench/firstboot.sh's
+# peer: the same first-boot work done the conventional way inside the guest.
 FLAVOUR=${1:-}
 INCLUDE=linux-image-cloud-amd64,openssh-server
 NAME=debian-$SUITE
@@ -45,7 +47,8 @@ case $FLAVOUR in
 "") ;;
 boot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
 bench) INCLUDE=$INCLUDE,systemd-sysv,grub-pc-bin,grub-efi-amd64-bin,grub2-common; NAME=debian-$SUITE-bench ;;
-*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot' or 'bench')" >&2; exit 2 ;;
+firstboot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed,cloud-guest-utils; NAME=debian-$SUITE-firstboot ;;
+*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot', 'bench' or 'firstboot')" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$NAME.tar
 

@@ -165,7 +165,7 @@ EOF
 
 test_expect_success 'a spec with launch_block_device_mappings: extra gp3 volume, ephemeral0' '
 	SOURCE_DATE_EPOCH=1700000000 "$KILN" build -q bdm.yaml -o bdm.img -s $((2 * GIB + 4096)) &&
-	"$PY" - bdm.img.json <<-\EOF
+	"$PY" - bdm.img.json <<-\EOF &&
 	import json, sys
 	d = json.load(open(sys.argv[1]))
 	want = {
