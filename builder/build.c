@@ -489,7 +489,7 @@ static int prepare_boot(struct build *b)
 
         r = kiln_find_kernel(b->t, o->kernel, &b->kernel);
         if (r < 0)
-                return r;
+                return kiln_error_prefix(r, "cannot make rootfs '%s' bootable", o->rootfs);
         snprintf(b->res.kernel, sizeof(b->res.kernel), "%s", b->kernel.version);
         format_uuid(b->res.fs_uuid, fs_uuid);
         if (!o->distro_initramfs) {
@@ -546,13 +546,11 @@ static int size_disk(struct build *b, uint64_t *ret_disk)
                 r = kiln_ext4_min_size(b->t, 0, &need);
                 if (r < 0)
                         return r;
-                if (need + overhead > o->size) {
-                        char have_s[32], need_s[32];
-                        format_size(o->size, have_s, sizeof(have_s));
-                        format_size(need + overhead, need_s, sizeof(need_s));
-                        return kiln_errorf(-ENOSPC, "image too small: the tree needs at least %s (%llu bytes), size is %s",
-                                           need_s, (unsigned long long)(need + overhead), have_s);
-                }
+                if (need + overhead > o->size)
+                        return kiln_errorf(-ENOSPC, "image too small for rootfs '%s': it needs at least %llu MiB (%llu bytes), "
+                                           "the size given is %llu bytes", o->rootfs,
+                                           (unsigned long long)DIV_ROUND_UP(need + overhead, MIB),
+                                           (unsigned long long)(need + overhead), (unsigned long long)o->size);
                 *ret_disk = o->size;
                 return 0;
         }
@@ -771,7 +769,9 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
         phase(&b, "writing");
         r = write_image(&b, disk, &eo);
         if (r < 0) {
-                kiln_error_prefix(r, "cannot write '%s'", o->output);
+                /* A source that cannot be read is the rootfs's problem, not the output's. */
+                if (strncmp(kiln_last_error(), "cannot read rootfs", 18))
+                        kiln_error_prefix(r, "cannot write '%s'", o->output);
                 goto out;
         }
         phase(&b, "syncing");

@@ -590,6 +590,28 @@ static int write_xattrs(struct writer *w, uint32_t ino, const struct kiln_inode 
         errcode_t e2 = ext2fs_xattrs_close(&h);
         if (e || e2)
                 return kiln_ext2_error(e ? e : e2, path);
+        /* e2fsck (and the kernel's quota) charge an EA inode's blocks to the
+         * inode that owns the value; libext2fs does not. Values above 4040
+         * bytes (EXT4_XATTR_MIN_LARGE_EA_SIZE of a 4 KiB block) go there. */
+        if (ext2fs_has_feature_ea_inode(w->fs->super)) {
+                uint64_t extra = 0;
+                for (size_t i = 0; i < src->n_xattrs; i++)
+                        if (src->xattrs[i].len > BS - 20 - 32 - 4)
+                                extra += (src->xattrs[i].len + BS - 1) / BS * (BS / 512);
+                if (extra) {
+                        struct ext2_inode_large in;
+                        e = ext2fs_read_inode_full(w->fs, ino, (struct ext2_inode *)&in, sizeof(in));
+                        if (e)
+                                return kiln_ext2_error(e, path);
+                        uint64_t b = in.i_blocks | (uint64_t)in.osd2.linux2.l_i_blocks_hi << 32;
+                        b += extra;
+                        in.i_blocks = (__u32)b;
+                        in.osd2.linux2.l_i_blocks_hi = (__u16)(b >> 32);
+                        e = ext2fs_write_inode_full(w->fs, ino, (struct ext2_inode *)&in, sizeof(in));
+                        if (e)
+                                return kiln_ext2_error(e, path);
+                }
+        }
         return 0;
 }
 
@@ -660,10 +682,12 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
                 if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
                         fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
-                        return kiln_errorf(-errno, "cannot read '%s': %m", path);
+                        return kiln_errorf(-errno, "cannot read rootfs file '%s/%s': %m", w->t->src_root ? w->t->src_root : ".",
+                                           src->src_path);
                 r = path_segments(fd, src->size, &own, &n_segs);
                 if (r < 0)
-                        return kiln_errorf(r, "cannot read '%s': %s", path, strerror(-r));
+                        return kiln_errorf(r, "cannot read rootfs file '%s/%s': %s",
+                                           w->t->src_root ? w->t->src_root : ".", src->src_path, strerror(-r));
                 segs = own;
                 srcfd = fd;
         }
@@ -703,7 +727,8 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
                         }
                         if (r < 0) {
                                 if (src->data == KILN_DATA_PATH && r != -ENOSPC && !strstr(kiln_last_error(), "injected"))
-                                        r = kiln_errorf(r, "cannot copy '%s': %s", path, strerror(-r));
+                                        r = kiln_errorf(r, "cannot read rootfs file '%s/%s': %s",
+                                                        w->t->src_root ? w->t->src_root : ".", src->src_path, strerror(-r));
                                 break;
                         }
                         off += len;
@@ -888,9 +913,20 @@ static void set_features(struct ext2_super_block *s)
 
 /* An xattr value too big for an xattr block needs the ea_inode feature,
  * which GRUB cannot read; it is turned on only when the tree needs it. */
+static size_t xattr_short_name_len(const char *name)
+{
+        static const char *const prefixes[] = { "system.posix_acl_access", "system.posix_acl_default",
+                                                "user.", "trusted.", "security.", "system." };
+        for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+                if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+                        return strlen(name) - strlen(prefixes[i]);
+        return strlen(name);
+}
+
+/* header (32) + one entry (16 + name, rounded to 4) + value (rounded to 4) + end (4) */
 static bool value_fits_block(const struct kiln_xattr *x)
 {
-        return strlen(x->name) + x->len + 64 <= BS;
+        return 32 + ((16 + xattr_short_name_len(x->name) + 3) & ~3u) + ((x->len + 3) & ~(size_t)3) + 4 <= BS;
 }
 
 static int ea_inode_visit(struct kiln_dentry *d, void *ud)

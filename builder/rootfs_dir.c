@@ -259,6 +259,7 @@ int kiln_rootfs_read_dir(struct kiln_tree *t, const char *path)
                 close(fd);
                 return r;
         }
+        t->src_root = strdup(w.path);
         t->src_dirfd = dup(fd);
         if (t->src_dirfd < 0) {
                 close(fd);

@@ -291,6 +291,17 @@ static int fill_inode(struct archive_entry *e, struct kiln_inode *inode, const c
                 if (r < 0)
                         return r;
         }
+        /* libarchive sets the mode's group bits from the ACL's group:: entry;
+         * with a mask, they are the mask's (acl(5)). */
+        for (size_t i = 0; i < inode->n_xattrs; i++) {
+                const struct kiln_xattr *x = &inode->xattrs[i];
+                if (strcmp(x->name, "system.posix_acl_access"))
+                        continue;
+                const uint8_t *v = x->value;
+                for (size_t off = 4; off + 8 <= x->len; off += 8)
+                        if ((v[off] | v[off + 1] << 8) == 0x10)
+                                inode->mode = (inode->mode & ~(mode_t)070) | (mode_t)((v[off + 2] & 7) << 3);
+        }
         return 0;
 }
 
@@ -324,9 +335,13 @@ static int read_entries(struct kiln_tree *t, struct archive *a, struct spool *s)
                 r = archive_read_next_header(a, &e);
                 if (r == ARCHIVE_EOF)
                         return 0;
-                if (r < ARCHIVE_WARN)
-                        return kiln_errorf(-EBADMSG, "%s at offset %lld", archive_error_string(a),
-                                           (long long)archive_read_header_position(a));
+                if (r < ARCHIVE_WARN) {
+                        la_int64_t pos = archive_read_header_position(a);
+                        const char *why = archive_error_string(a) ? archive_error_string(a) : "truncated or damaged archive";
+                        if (pos < 0)
+                                return kiln_errorf(-EBADMSG, "%s", why);
+                        return kiln_errorf(-EBADMSG, "%s at offset %lld", why, (long long)pos);
+                }
                 const char *name = archive_entry_pathname(e);
                 if (!name)
                         name = archive_entry_pathname_utf8(e);

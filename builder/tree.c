@@ -168,6 +168,7 @@ void kiln_tree_free(struct kiln_tree *t)
         free(p->inodes.items);
         free(p->dentries.items);
         free(t->hash);
+        free(t->src_root);
         if (t->spool_fd >= 0)
                 close(t->spool_fd);
         if (t->spool_mem)

@@ -72,6 +72,7 @@ struct kiln_tree {
         uint64_t spool_mem_cap, spool_mem_len;
         int spool_fd;        /* -1 when unused */
         int src_dirfd;       /* the rootfs folder, for KILN_DATA_PATH; -1 when unused */
+        char *src_root;      /* its path, for messages */
         size_t n_dentries, n_inodes;
         uint64_t data_bytes; /* sum of alloc_bytes */
         struct timespec default_time; /* for folders made up to hold a path */
