@@ -133,7 +133,7 @@ test_expect_success 'a bad --size on the command line' '
 # big/ (48 MiB) is kept out of in/: hashing it for every case costs seconds.
 test_expect_success 'an image too small (-s 8M for 48 MiB of data): the message says the size needed' '
 	"$SNAPSHOT_TREE" big >big.before &&
-	fails_cleanly too-small "^kiln: image too small: the tree needs at least [0-9.]+ MiB \([0-9]+ bytes\), size is 8\.0 MiB$" \
+	fails_cleanly too-small "^kiln: image too small for rootfs .big.: it needs at least [0-9]+ MiB \([0-9]+ bytes\), the size given is 8388608 bytes$" \
 		-t none -s 8M -r big &&
 	"$SNAPSHOT_TREE" big >big.after && test_cmp big.before big.after &&
 	! "$KILN" build -t none -s 8M -r big -o out-too-small/disk.img 2>too-small.err &&
@@ -146,7 +146,7 @@ test_expect_success 'the size it says is needed is enough, and a MiB less is not
 	"$KILN" build -q -t none -s "$need" -r big -o out-too-small/disk.img &&
 	e2fsck -fn out-too-small/disk.img &&
 	rm out-too-small/disk.img* &&
-	fails_cleanly too-small-2 "^kiln: image too small: .*\($need bytes\)" -t none -s $((need - 1048576)) -r big
+	fails_cleanly too-small-2 "^kiln: image too small for rootfs .*\($need bytes\)" -t none -s $((need - 1048576)) -r big
 '
 
 test_expect_success 'a rootfs that does not exist' '
@@ -182,7 +182,7 @@ test_expect_success SETPRIV 'an unreadable source file (kiln run as nobody)' '
 '
 
 test_expect_success 'gpt on a rootfs with no kernel' '
-	fails_cleanly no-kernel "^kiln: the rootfs has no kernel \(no /boot/vmlinuz-\*\)" -t gpt -r in/src
+	fails_cleanly no-kernel "^kiln: cannot make rootfs .in/src. bootable: the rootfs has no kernel \(no /boot/vmlinuz-\*\)" -t gpt -r in/src
 '
 
 test_expect_success 'mbr with -b uefi' '
