@@ -324,12 +324,34 @@ int kiln_find_kernel(struct kiln_tree *t, const char *want, struct kiln_kernel *
         return 0;
 }
 
+/* GRUB's script language treats quotes, '$', ';', '\\' and braces specially;
+ * escaping them keeps each kernel argument as written, while GRUB joins the
+ * words back with single spaces. */
+static char *grub_escape(const char *s)
+{
+        size_t n = strlen(s);
+        char *out = malloc(2 * n + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                if (strchr("\"'\\$;|&<>{}", *s))
+                        *o++ = '\\';
+                *o++ = *s;
+        }
+        *o = 0;
+        return out;
+}
+
 char *kiln_grub_cfg(const struct kiln_grub_cfg *c)
 {
         char *out = NULL;
         const struct kiln_kernel *k = c->kernel;
         char initrd[300] = "";
 
+        _cleanup_free_ char *cmdline = grub_escape(c->cmdline ? c->cmdline : "");
+        if (!cmdline)
+                return NULL;
         if (k->initrd[0])
                 snprintf(initrd, sizeof(initrd), "\tinitrd %s\n", k->initrd);
         if (asprintf(&out,
@@ -350,7 +372,7 @@ char *kiln_grub_cfg(const struct kiln_grub_cfg *c)
                      "%s"
                      "}\n",
                      c->fs_uuid, c->distro, k->version, k->version, k->vmlinuz, c->root_partuuid,
-                     c->cmdline && *c->cmdline ? " " : "", c->cmdline ? c->cmdline : "", initrd) < 0)
+                     *cmdline ? " " : "", cmdline, initrd) < 0)
                 return NULL;
         return out;
 }

@@ -30,6 +30,7 @@
  * first boot grows the volume. */
 #define AUTO_HEADROOM (UINT64_C(64) << 20)
 #define MIB (UINT64_C(1) << 20)
+#define DIGEST_MAX (UINT64_C(16) << 30)
 
 struct build {
         const struct kiln_build_opts *o;
@@ -249,10 +250,25 @@ static int add_grub_defaults(struct build *b)
         const char *cmdline = b->o->kernel_cmdline ? b->o->kernel_cmdline : "";
         int r;
 
+        /* Sourced by update-grub as shell: single quotes, ' written as '\''. */
+        _cleanup_free_ char *quoted = malloc(4 * strlen(cmdline) + 1);
+        if (!quoted)
+                return -ENOMEM;
+        char *q = quoted;
+        for (const char *p = cmdline; *p; p++) {
+                if (*p == '\'') {
+                        memcpy(q, "'\\''", 4);
+                        q += 4;
+                } else {
+                        *q++ = *p;
+                }
+        }
+        *q = 0;
+        cmdline = quoted;
         if (asprintf(&text,
                      "# Written by kiln: keeps the menu update-grub makes reachable on a serial console.\n"
                      "GRUB_TIMEOUT=1\n"
-                     "GRUB_CMDLINE_LINUX=\"console=tty0 console=ttyS0,115200%s%s\"\n"
+                     "GRUB_CMDLINE_LINUX='console=tty0 console=ttyS0,115200%s%s'\n"
                      "GRUB_TERMINAL=\"console serial\"\n"
                      "GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n",
                      *cmdline ? " " : "", cmdline) < 0)
@@ -531,6 +547,18 @@ static int prepare_boot(struct build *b)
                 r = prepare_bios(b, fs_uuid, part);
         if (r >= 0 && efi)
                 r = prepare_efi(b, fs_uuid, part);
+        if (r >= 0 && efi) {
+                /* fstab mounts the ESP there; only systemd would make it. */
+                struct kiln_dentry *d;
+                if (kiln_tree_lookup(b->t, "boot/efi", &d) < 0) {
+                        struct kiln_inode *in = kiln_tree_new_inode(b->t);
+                        if (!in)
+                                return -ENOMEM;
+                        in->mode = S_IFDIR | 0755;
+                        in->atime = in->mtime = in->ctime = b->when;
+                        r = kiln_tree_add(b->t, "boot/efi", in, NULL);
+                }
+        }
         return r;
 }
 
@@ -657,8 +685,26 @@ static int write_image(struct build *b, struct kiln_disk *disk, const struct kil
         return 0;
 }
 
+/* Temporaries a signal handler may remove (unlink is async-signal-safe). */
+static char *volatile live_temps[3];
+
+void kiln_build_abort_cleanup(void)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(live_temps); i++)
+                if (live_temps[i])
+                        unlink(live_temps[i]);
+}
+
+static void track_temps(struct build *b)
+{
+        live_temps[0] = b->tmp_image;
+        live_temps[1] = b->tmp_json;
+        live_temps[2] = b->tmp_kjson;
+}
+
 static void build_free(struct build *b)
 {
+        memset((void *)live_temps, 0, sizeof(live_temps));
         if (b->tmp_image)
                 unlink(b->tmp_image);
         if (b->tmp_json)
@@ -754,6 +800,7 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
         r = open_temp(o->output, "", &b.tmp_image, &fd);
         if (r < 0)
                 goto out;
+        track_temps(&b);
         r = kiln_disk_new_file(fd, b.res.size, &disk);
         if (r < 0) {
                 r = kiln_errorf(r, "cannot size output '%s': %s", o->output, strerror(-r));
@@ -780,11 +827,15 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 r = kiln_errorf(r, "cannot write '%s': %s", o->output, strerror(-r));
                 goto out;
         }
-        phase(&b, "digest");
-        r = digest_file(fd, b.res.size, b.res.digest);
-        if (r < 0) {
-                r = kiln_errorf(r, "cannot read back '%s': %s", b.tmp_image, strerror(-r));
-                goto out;
+        /* SHA-256 cannot skip holes: its cost follows the apparent size, about
+         * a second per GiB here.  Past DIGEST_MAX it is left to sha256sum. */
+        if (b.res.size <= DIGEST_MAX) {
+                phase(&b, "digest");
+                r = digest_file(fd, b.res.size, b.res.digest);
+                if (r < 0) {
+                        r = kiln_errorf(r, "cannot read back '%s': %s", b.tmp_image, strerror(-r));
+                        goto out;
+                }
         }
 
         /* Metadata first, image last: the image appears only with its JSON. */
@@ -803,6 +854,7 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 r = kiln_metadata_kiln(o, &b.res, &json);
         if (r >= 0)
                 r = write_text_temp(kpath, "", json, &b.tmp_kjson);
+        track_temps(&b);
         free(json);
         if (r >= 0 && (rename(b.tmp_json, jpath) < 0 || rename(b.tmp_kjson, kpath) < 0 ||
                        rename(b.tmp_image, o->output) < 0)) {

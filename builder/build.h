@@ -65,5 +65,7 @@ struct kiln_build_result {
 /* On failure nothing is left at output (nor any temporary). */
 int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret);
 void kiln_build_result_free(struct kiln_build_result *r);
+/* From a signal handler: remove the running build's temporaries. */
+void kiln_build_abort_cleanup(void);
 
 #endif

@@ -30,7 +30,10 @@ struct kiln_io {
         struct struct_io_stats stats;
 };
 
+/* The seam's last failure, so its message is used for exactly that error
+ * (libext2fs may recover from a failed write and fail later otherwise). */
 static bool seam_error;
+static errcode_t seam_errcode;
 
 void kiln_io_name(struct kiln_disk *disk, char *buf, size_t len)
 {
@@ -39,7 +42,7 @@ void kiln_io_name(struct kiln_disk *disk, char *buf, size_t len)
 
 int kiln_ext2_error(errcode_t e, const char *what)
 {
-        if (seam_error) {
+        if (seam_error && e == seam_errcode) {
                 seam_error = false;
                 return kiln_error_prefix(e > 0 && e < 4096 ? -(int)e : -EIO, "%s", what);
         }
@@ -55,6 +58,7 @@ static errcode_t seam(int r)
         if (r >= 0)
                 return 0;
         seam_error = true;
+        seam_errcode = (errcode_t)-r;
         return (errcode_t)-r;
 }
 

@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +23,33 @@
 
 static int verbosity = 1; /* 0 quiet, 1 normal, 2 verbose */
 
+/* Every error is one line: control characters from names are shown escaped. */
 static void _printf_(1, 2) fail(const char *fmt, ...)
 {
+        char msg[2048];
         va_list ap;
 
-        fputs("kiln: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        fputs("kiln: ", stderr);
+        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+                if (*p == '\n')
+                        fputs("\\n", stderr);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(stderr, "\\x%02x", *p);
+                else
+                        fputc(*p, stderr);
+        }
         fputc('\n', stderr);
+}
+
+/* Ctrl-C or a kill: remove the build's temporaries, then die of the signal. */
+static void on_signal(int sig)
+{
+        kiln_build_abort_cleanup();
+        signal(sig, SIG_DFL);
+        raise(sig);
 }
 
 static void usage_build(FILE *f)
@@ -351,6 +370,9 @@ static int cmd_build(int argc, char **argv)
         ps.tty = verbosity > 0 && isatty(STDERR_FILENO);
         bo.progress = show_progress;
         bo.progress_ud = &ps;
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGHUP, on_signal);
         r = kiln_build(&bo, &res);
         show_progress(&ps, "done", 0, 0);
         if (ps.shown)

@@ -126,7 +126,8 @@ int kiln_metadata_kiln(const struct kiln_build_opts *o, const struct kiln_build_
         kiln_json_begin_object(&j, "image");
         kiln_json_string(&j, "format", "raw");
         kiln_json_uint(&j, "size", r->size);
-        kiln_json_string(&j, "sha256", r->digest);
+        if (r->digest[0])
+                kiln_json_string(&j, "sha256", r->digest);
         kiln_json_string(&j, "partition_table", kiln_ptable_to_string(o->ptable));
         kiln_json_string(&j, "boot_mode", kiln_boot_mode_to_string(o->boot_mode));
         kiln_json_end_object(&j);

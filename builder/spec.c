@@ -624,6 +624,15 @@ static int parse_section(const char *file, const struct field *f, const struct y
 }
 
 static bool not_empty(const char *s) { return *s; }
+
+/* A kernel command line is one line of printable text. */
+static bool valid_cmdline(const char *s)
+{
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        return false;
+        return true;
+}
 static bool valid_imds(const char *s) { return !strcmp(s, "v2.0"); }
 
 /*
@@ -747,7 +756,7 @@ static const struct field spec_fields[] = {
           .expected = "expected a UUID like 0fc63daf-8483-4772-8e79-3d69d8477de4" },
         STRING("kernel", struct kiln_spec, kernel, "expected a kernel version or /boot/vmlinuz-VERSION",
                not_empty, 256),
-        STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, EXPECT_STRING, NULL,
+        STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, "expected one line of kernel arguments", valid_cmdline,
                MAX_CMDLINE),
         STRING("initramfs", struct kiln_spec, initramfs, "expected 'kiln' or 'distro'", valid_initramfs, 0),
         { .name = "initramfs_modules", .parse = parse_modules,

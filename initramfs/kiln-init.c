@@ -272,8 +272,22 @@ static int task_resizefs(struct ctx *c)
                 close(fd);
                 return r;
         }
-        uint64_t blocks = size / (uint64_t)before.f_bsize;
-        if (blocks <= (uint64_t)before.f_blocks) {
+        uint64_t blocks = size / (uint64_t)before.f_bsize, current = 0;
+        /* statfs leaves out ext4's own overhead; the superblock has the real
+         * count (s_blocks_count_lo at 4, _hi at 0x150 with 64bit). */
+        char devpath[300];
+        uint8_t sb[1024];
+        snprintf(devpath, sizeof(devpath), "/dev/%s", c->root_dev);
+        int dfd = open(devpath, O_RDONLY | O_CLOEXEC);
+        if (dfd >= 0 && pread(dfd, sb, sizeof(sb), 1024) == (ssize_t)sizeof(sb) && sb[0x38] == 0x53 && sb[0x39] == 0xef) {
+                current = (uint64_t)sb[4] | (uint64_t)sb[5] << 8 | (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+                if (sb[0x60] & 0x80) /* INCOMPAT_64BIT */
+                        current |= ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 | (uint64_t)sb[0x152] << 16 |
+                                    (uint64_t)sb[0x153] << 24) << 32;
+        }
+        if (dfd >= 0)
+                close(dfd);
+        if (current && blocks <= current) {
                 close(fd);
                 return 1;
         }

@@ -177,7 +177,7 @@ timed_boot() {
 	while kill -0 $boot_pid 2>/dev/null; do
 		t=$(now)
 		[ $(( (t - start) / 1000000000 )) -lt $BOOT_TIMEOUT ] || break
-		if [ "$login_ns" = 0 ] && tr -d '\r' <"$log" 2>/dev/null | grep -q 'login:'; then
+		if [ "$login_ns" = 0 ] && [ -f "$log" ] && tr -d '\r' <"$log" | grep -q 'login:'; then
 			login_ns=$((t - start))
 		fi
 		if ssh-keyscan -T 2 -p "$port" 127.0.0.1 >"$side-$round.keyscan" 2>/dev/null &&
