@@ -408,7 +408,7 @@ static int cmd_build(int argc, char **argv)
                        data, res.fs.htree_dirs);
                 if (res.kernel[0])
                         printf("  kernel:      %s (boot mode %s)\n", res.kernel, kiln_boot_mode_to_string(bo.boot_mode));
-                if (res.initrd[0] && res.initrd_modules + 1 && !bo.distro_initramfs) {
+                if (res.initrd[0] && !bo.distro_initramfs) {
                         char isz[32];
                         format_size(res.initrd_size, isz, sizeof(isz));
                         printf("  initramfs:   %s (kiln-init, %zu modules, %s zstd)\n", res.initrd, res.initrd_modules, isz);

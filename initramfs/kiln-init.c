@@ -578,7 +578,9 @@ int main(int argc, char **argv)
         if (c.cmd.root.kind == KILN_ROOT_NONE || c.cmd.root.kind == KILN_ROOT_INVALID)
                 pid1_emergency("no usable root= on the kernel command line");
         struct find f = { .spec = &c.cmd.root };
-        int wait_ms = c.cmd.rootwait ? -1 : DEFAULT_ROOT_WAIT_MS;
+        int wait_ms = DEFAULT_ROOT_WAIT_MS;
+        if (c.cmd.rootwait)
+                wait_ms = c.cmd.rootwait_timeout >= 0 ? c.cmd.rootwait_timeout * 1000 : -1;
         if (c.cmd.rootdelay > 0)
                 wait_ms = c.cmd.rootdelay * 1000;
         tm = pid1_now_ms();

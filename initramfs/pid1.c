@@ -270,12 +270,19 @@ int pid1_switch_root(const char *newroot, const char *init)
 void pid1_emergency(const char *why)
 {
         pid1_log("kiln-init: cannot boot: %s", why);
+        /* A shell runs as a child: PID 1 itself must never exit. */
         if (access("/bin/sh", X_OK) == 0) {
-                pid1_log("kiln-init: starting /bin/sh; exit it to try the boot again");
-                char *const argv[] = { (char *)"/bin/sh", NULL };
-                execv("/bin/sh", argv);
+                pid1_log("kiln-init: starting /bin/sh for a look around");
+                pid_t pid = fork();
+                if (pid == 0) {
+                        char *const argv[] = { (char *)"/bin/sh", NULL };
+                        execv("/bin/sh", argv);
+                        _exit(127);
+                }
+                if (pid > 0)
+                        waitpid(pid, NULL, 0);
         }
-        pid1_log("kiln-init: no shell in the initramfs; halting here (the machine is up, nothing runs)");
+        pid1_log("kiln-init: halting here (the machine is up, nothing runs)");
         for (;;)
                 pause();
 }
