@@ -144,7 +144,7 @@ clean:
 	rm -rf $(O) tests/out
 
 help:
-	@echo "make            build the kiln command ($(KILN))"
+	@echo "make            build the kiln command and kiln-init ($(KILN), $(KILN_INIT))"
 	@echo "make check      run every test (unit, fuzz corpus replay, integration) under prove"
 	@echo "make demo       build a small bootable image (busybox + Debian's cloud kernel) and boot it under QEMU"
 	@echo "make bench      benchmarks against peer tools (not part of check)"
