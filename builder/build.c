@@ -176,7 +176,8 @@ static const char *distro_name(struct kiln_tree *t, char *buf, size_t len)
         size_t n;
 
         snprintf(buf, len, "Linux");
-        if ((kiln_tree_lookup(t, "etc/os-release", &d) < 0 && kiln_tree_lookup(t, "usr/lib/os-release", &d) < 0) ||
+        /* Debian's /etc/os-release is a symlink to ../usr/lib/os-release. */
+        if ((kiln_tree_lookup_follow(t, "etc/os-release", &d) < 0 && kiln_tree_lookup_follow(t, "usr/lib/os-release", &d) < 0) ||
             !S_ISREG(d->inode->mode) || kiln_tree_read_file(t, d->inode, 65536, &data, &n) < 0)
                 return buf;
         for (char *line = (char *)data; line && *line;) {

@@ -482,6 +482,16 @@ static void open_state(struct ctx *c)
         pid1_read_file(path, prev, sizeof(prev));
         prev[strcspn(prev, "\n")] = 0;
         c->new_instance = strcmp(prev, c->instance_id) != 0;
+        pid1_log("instance %s (%s)", c->instance_id, c->new_instance ? "new: first boot" : "seen before");
+}
+
+/* The instance counts as seen once its tasks ran: a first boot cut short
+ * is still a first boot the next time. */
+static void commit_state(struct ctx *c)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s" STATE_DIR "/instance-id", c->root);
         if (c->new_instance) {
                 char tmp[PATH_MAX + 8];
                 snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -493,7 +503,6 @@ static void open_state(struct ctx *c)
                         rename(tmp, path);
                 }
         }
-        pid1_log("instance %s (%s)", c->instance_id, c->new_instance ? "new: first boot" : "seen before");
 }
 
 static void save_log(struct ctx *c)
@@ -519,6 +528,7 @@ static void run_tasks(struct ctx *c)
         open_state(c);
         run_task(c, "resizefs", task_resizefs);
         run_task(c, "sshkeys", task_sshkeys);
+        commit_state(c);
 }
 
 static int firstboot_main(void)
