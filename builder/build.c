@@ -523,12 +523,20 @@ static int prepare_boot(struct build *b)
         kiln_part_uuid_string(&ids, &root, partuuid);
         snprintf(part, sizeof(part), "%s1", o->ptable == KILN_PTABLE_GPT ? "gpt" : "msdos");
 
+        /* kiln-init's settings travel on the kernel command line, where an
+         * admin can see and change them in the boot menu. */
+        _cleanup_free_ char *cmdline = NULL;
+        if (asprintf(&cmdline, "%s%s%s%s", o->kernel_cmdline ? o->kernel_cmdline : "",
+                     o->kernel_cmdline && o->ssh_host_key_types ? " " : "",
+                     o->ssh_host_key_types && !o->distro_initramfs ? "kiln.ssh_keytypes=" : "",
+                     o->ssh_host_key_types && !o->distro_initramfs ? o->ssh_host_key_types : "") < 0)
+                return -ENOMEM;
         struct kiln_grub_cfg gc = {
                 .distro = distro_name(b->t, distro, sizeof(distro)),
                 .kernel = &b->kernel,
                 .fs_uuid = fs_uuid,
                 .root_partuuid = partuuid,
-                .cmdline = o->kernel_cmdline,
+                .cmdline = cmdline,
         };
         char *cfg = kiln_grub_cfg(&gc);
         if (!cfg)

@@ -26,6 +26,7 @@ struct kiln_build_opts {
         const uint8_t *fs_uuid;    /* NULL = derive or random */
         const char *kernel;        /* version or /boot/vmlinuz-VERSION; NULL = newest */
         const char *kernel_cmdline;
+        const char *ssh_host_key_types; /* "ed25519,ecdsa,rsa" for kiln-init; NULL = its default */
         bool distro_initramfs;     /* keep the rootfs's initrd instead of kiln's */
         const char *init_binary;   /* kiln-init, for kiln's initramfs */
         const char *const *extra_modules;

@@ -308,6 +308,7 @@ static int cmd_build(int argc, char **argv)
         bo.imds_support = spec.imds_support;
         bo.description = spec.ami_description;
         bo.kernel_cmdline = spec.kernel_cmdline;
+        bo.ssh_host_key_types = spec.ssh_host_key_types;
         bo.kernel = spec.kernel;
         bo.distro_initramfs = spec.initramfs && !strcmp(spec.initramfs, "distro");
         bo.extra_modules = (const char *const *)spec.initramfs_modules;

@@ -733,6 +733,9 @@ static int parse_bdms(const char *file, const struct field *f, const struct ynod
 static int parse_modules(const char *file, const struct field *f, const struct ynode *v,
                          const char *path, void *obj);
 
+static int parse_keytypes(const char *file, const struct field *f, const struct ynode *v,
+                          const char *path, void *obj);
+
 static bool valid_initramfs(const char *s)
 {
         return !strcmp(s, "kiln") || !strcmp(s, "distro");
@@ -759,6 +762,8 @@ static const struct field spec_fields[] = {
         STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, "expected one line of kernel arguments", valid_cmdline,
                MAX_CMDLINE),
         STRING("initramfs", struct kiln_spec, initramfs, "expected 'kiln' or 'distro'", valid_initramfs, 0),
+        { .name = "ssh_host_key_types", .parse = parse_keytypes,
+          .expected = "expected a sequence of ed25519, ecdsa, rsa" },
         { .name = "initramfs_modules", .parse = parse_modules,
           .expected = "expected a sequence of kernel module names" },
         { .name = "scrub", .parse = parse_section, .offset = offsetof(struct kiln_spec, scrub),
@@ -810,6 +815,32 @@ static int parse_modules(const char *file, const struct field *f, const struct y
                 spec->n_initramfs_modules = ++n;
         }
         return 0;
+}
+
+/* Host key types kiln-init makes at first boot, kept as "a,b,c". */
+static int parse_keytypes(const char *file, const struct field *f, const struct ynode *v,
+                          const char *path, void *obj)
+{
+        static const char *const known[] = { "ed25519", "ecdsa", "rsa" };
+        struct kiln_spec *spec = obj;
+        char buf[64] = "";
+
+        if (is_null(v))
+                return 0;
+        if (v->type != YNODE_SEQUENCE || v->n_children == 0 || v->n_children > ARRAY_SIZE(known))
+                return bad_value(file, v, path, "%s", f->expected);
+        for (const struct ynode *item = v->first; item; item = item->next) {
+                bool ok = false;
+                for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+                        ok |= item->type == YNODE_SCALAR && !strcmp(item->str, known[i]);
+                if (!ok || strstr(buf, item->str))
+                        return bad_value(file, item, path, "%s", "expected ed25519, ecdsa or rsa, each once");
+                if (buf[0])
+                        strcat(buf, ",");
+                strcat(buf, item->str);
+        }
+        spec->ssh_host_key_types = strdup(buf);
+        return spec->ssh_host_key_types ? 0 : kiln_errorf(-ENOMEM, "%s: out of memory", file);
 }
 
 static void bdm_init(struct kiln_bdm *b)
@@ -959,6 +990,7 @@ void kiln_spec_free(struct kiln_spec *spec)
         free(spec->kernel);
         free(spec->kernel_cmdline);
         free(spec->initramfs);
+        free(spec->ssh_host_key_types);
         for (size_t i = 0; i < spec->n_initramfs_modules; i++)
                 free(spec->initramfs_modules[i]);
         free(spec->initramfs_modules);

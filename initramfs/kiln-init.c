@@ -24,6 +24,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmdline.h"
@@ -314,10 +315,35 @@ static void host_comment(struct ctx *c, char *buf, size_t len)
         snprintf(buf, len, "root@%s", name[0] ? name : "localhost");
 }
 
+/* kiln.ssh_keytypes=ed25519,ecdsa,rsa; default ecdsa + ed25519 (RSA-3072
+ * generation costs a second on real hardware, far more under emulation). */
+static enum kiln_sshkey_type key_types[_KILN_SSHKEY_TYPE_MAX] = { KILN_SSHKEY_ECDSA, KILN_SSHKEY_ED25519 };
+static size_t n_key_types = 2;
+
+static void parse_keytypes(const char *cmdline)
+{
+        const char *p = strstr(cmdline, "kiln.ssh_keytypes=");
+        char list[64], *save = NULL;
+        size_t n = 0;
+
+        if (!p || sscanf(p + 18, "%63[a-z0-9,]", list) != 1)
+                return;
+        for (char *t = strtok_r(list, ",", &save); t && n < _KILN_SSHKEY_TYPE_MAX; t = strtok_r(NULL, ",", &save)) {
+                int k = kiln_sshkey_type_from_string(t);
+                if (k < 0) {
+                        pid1_log("kiln.ssh_keytypes: unknown key type '%s' ignored", t);
+                        continue;
+                }
+                key_types[n++] = (enum kiln_sshkey_type)k;
+        }
+        if (n)
+                n_key_types = n;
+}
+
 static int task_sshkeys(struct ctx *c)
 {
-        static const enum kiln_sshkey_type types[] = { KILN_SSHKEY_ECDSA, KILN_SSHKEY_ED25519 };
-        struct kiln_sshkey *keys[3] = { NULL };
+        const enum kiln_sshkey_type *types = key_types;
+        struct kiln_sshkey *keys[_KILN_SSHKEY_TYPE_MAX] = { NULL };
         char dir[PATH_MAX], comment[160];
         size_t n = 0;
         int r = 0;
@@ -331,7 +357,7 @@ static int task_sshkeys(struct ctx *c)
                 return 1;
         }
         host_comment(c, comment, sizeof(comment));
-        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && r >= 0; i++) {
+        for (size_t i = 0; i < n_key_types && r >= 0; i++) {
                 r = kiln_sshkey_generate(types[i], &keys[n]);
                 if (r >= 0)
                         r = kiln_sshkey_write(keys[n], dir, comment);
@@ -539,6 +565,7 @@ static int firstboot_main(void)
 
         pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
         kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
+        parse_keytypes(cmd);
         /* The root's device, from the mount of "/". */
         if (stat("/", &st) == 0) {
                 char path[96], real[PATH_MAX];
@@ -573,6 +600,7 @@ int main(int argc, char **argv)
         pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
         kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
         parse_test_crash(cmd);
+        parse_keytypes(cmd);
         pid1_log_open(c.cmd.debug);
         pid1_log("kiln-init %s starting", KILN_VERSION);
         if (c.cmd.problem[0])
@@ -621,6 +649,23 @@ int main(int argc, char **argv)
         save_log(&c);
         if (c.cmd.rw != KILN_RW_RW && mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
                 pid1_log("cannot remount the root read-only: %s", strerror(errno));
+        if (c.cmd.brk) {
+                /* kiln.break: a look around before the hand-over, when the
+                 * initramfs has a shell (kiln's own has none). */
+                if (access("/bin/sh", X_OK) == 0) {
+                        pid1_log("kiln.break: starting /bin/sh; exit it to continue the boot");
+                        pid_t pid = fork();
+                        if (pid == 0) {
+                                char *const sh[] = { (char *)"/bin/sh", NULL };
+                                execv("/bin/sh", sh);
+                                _exit(127);
+                        }
+                        if (pid > 0)
+                                waitpid(pid, NULL, 0);
+                } else {
+                        pid1_log("kiln.break: no shell in this initramfs; going on");
+                }
+        }
         const char *init = c.cmd.init[0] ? c.cmd.init : "/sbin/init";
         int r = pid1_switch_root(NEWROOT, init);
         char why[512];

@@ -109,4 +109,23 @@ test_expect_success 'a new instance (another UUID) gets new keys and a new conso
 	[ -z "$(cut -d" " -f1 sums1 | sort | comm -12 - <(cut -d" " -f1 sums3 | sort))" ]
 '
 
+# The spec asks for RSA too (as a user data's ssh_genkeytypes will): kiln
+# passes kiln.ssh_keytypes= on the kernel command line and kiln-init obeys.
+test_expect_success 'ssh_host_key_types in the spec: rsa-3072 and ed25519 only' '
+	printf "ssh_host_key_types: [ed25519, rsa]\n" >rsa.yaml &&
+	"$KILN" build -q rsa.yaml -r root -o rsa.raw &&
+	"$BOOT" -w -e -t 180 -u $UUID1 -l rsa.log rsa.raw &&
+	console rsa.log | grep -Eq "^task sshkeys: ok in [0-9]+ ms\$" &&
+	console_block rsa.log FINGERPRINTS >fp.rsa &&
+	cat fp.rsa &&
+	[ "$(wc -l <fp.rsa)" = 2 ] &&
+	grep -Eq "^3072 SHA256:[A-Za-z0-9+/]{43} root@localhost \(RSA\)\$" fp.rsa &&
+	grep -q "(ED25519)\$" fp.rsa &&
+	dump_ssh rsa.raw dumprsa &&
+	(cd dumprsa/ssh && ls ssh_host_*) >rsa.files &&
+	printf "%s\n" ssh_host_ed25519_key ssh_host_ed25519_key.pub ssh_host_rsa_key ssh_host_rsa_key.pub | test_cmp - rsa.files &&
+	check_keypairs dumprsa/ssh &&
+	keys_match_console rsa.log dumprsa/ssh
+'
+
 test_done
