@@ -126,7 +126,8 @@ check: all $(UNIT_TESTS) $(FUZZ_REPLAY)
 	exit $${PIPESTATUS[0]}
 
 bench: all
-	tests/bench/run.sh; a=$$?; tests/bench/disk.sh; b=$$?; exit $$((a || b))
+	tests/bench/run.sh; a=$$?; tests/bench/disk.sh; b=$$?; tests/bench/initramfs.sh; c=$$?; \
+	tests/bench/firstboot.sh; d=$$?; exit $$((a || b || c || d))
 
 demo: all
 	tests/demo.sh
