@@ -20,7 +20,7 @@ test_expect_success 'the demo rootfs is made' '
 boot_check() {
 	"$BOOT" -f "$2" -t 120 -l "$1.$2.log" "$1" &&
 	grep -q "=== firmware: $3" "$1.$2.log" &&
-	grep -q "=== root: /dev/root / ext4" "$1.$2.log"
+	grep -Eq "=== root: /dev/(root|nvme0n1p1) / ext4" "$1.$2.log"
 }
 
 test_expect_success 'gpt + legacy-bios boots under SeaBIOS' '
