@@ -63,11 +63,12 @@ test_expect_success 'the rootfs tarball gets a DHCP network, networkd enabled an
 	grep -q "^-rw------- 0/0 .* ./root/.ssh/authorized_keys\$" appended
 '
 
-test_expect_success 'kiln builds the Debian image' '
-	"$KILN" build -q -r debian.tar -o debian.raw -s 2G &&
+test_expect_success 'kiln builds the Debian image at 1 GiB; the disk is grown to 4 GiB' '
+	"$KILN" build -q -r debian.tar -o debian.raw -s 1G &&
 	debugfs -R "cat /root/.ssh/authorized_keys" "$(root_e2 debian.raw)" 2>/dev/null | test_cmp id_test.pub - &&
 	debugfs -R "ls -p /etc/ssh" "$(root_e2 debian.raw)" 2>/dev/null >etc-ssh &&
-	! grep ssh_host_ etc-ssh
+	! grep ssh_host_ etc-ssh &&
+	qemu-img resize -q -f raw debian.raw 4G
 '
 
 test_expect_success 'it boots to a login prompt with the host keys on the console' '
@@ -112,6 +113,25 @@ test_expect_success 'the guest runs sshd with the keys kiln-init made' '
 	cut -d" " -f1-2 keys | sort | test_cmp - guest-keys
 '
 
+test_expect_success 'the guest sees a root of about 4 GiB' '
+	guest_ssh known_hosts "df -k /" >df.out &&
+	cat df.out &&
+	kib=$(awk "NR == 2 { print \$2 }" df.out) &&
+	[ "$kib" -gt $((37 * 1024 * 1024 / 10)) ] && [ "$kib" -lt $((4 * 1024 * 1024)) ]
+'
+
+# The same binary, run by hand in the booted system: every task is done
+# already for this instance, so it only reports.
+test_expect_success 'kiln-init --firstboot in the booted system finds nothing left to do' '
+	guest_ssh known_hosts "cat >/tmp/kiln-init && chmod 755 /tmp/kiln-init" <"$TEST_ROOT/build/kiln-init" &&
+	guest_ssh known_hosts "/tmp/kiln-init --firstboot" >firstboot.out 2>&1 &&
+	cat firstboot.out &&
+	grep -Eq "^task growpart: ok in [0-9]+ ms \(nothing to do\)\$" firstboot.out &&
+	grep -Eq "^task resizefs: ok in [0-9]+ ms \(nothing to do\)\$" firstboot.out &&
+	grep -Eq "^task sshkeys: ok in [0-9]+ ms \(nothing to do\)\$" firstboot.out &&
+	guest_ssh known_hosts "tail -n 5 /var/log/kiln-init.log" | grep -q "task sshkeys"
+'
+
 test_expect_success 'a known_hosts with another key for the host is refused' '
 	ssh-keygen -q -t ed25519 -N "" -C other -f other &&
 	ssh-keygen -q -t ecdsa -N "" -C other -f other-ecdsa &&
@@ -133,6 +153,10 @@ test_expect_success 'the guest powers off when asked' '
 	wait $boot_pid &&
 	boot_pid= &&
 	console console.log | grep -q "reboot: Power down"
+'
+
+test_expect_success 'after power-off: the table and the filesystem are clean, the root fills the disk' '
+	check_disk debian.raw
 '
 
 stop_guest
