@@ -75,33 +75,30 @@ static errcode_t slot_writeback(struct kiln_io *io, size_t i)
         return e;
 }
 
-/* Write back (and optionally drop) cached blocks in [blk, blk+n). */
+static errcode_t sync_slot(struct kiln_io *io, size_t i, bool drop)
+{
+        errcode_t e = slot_writeback(io, i);
+        if (!e && drop)
+                io->slots[i].blk = NO_BLOCK;
+        return e;
+}
+
+/* Write back (and optionally drop) cached blocks in [blk, blk+n): a scan of
+ * the cache for long ranges, a probe per block for short ones. */
 static errcode_t sync_range(struct kiln_io *io, uint64_t blk, uint64_t n, bool drop)
 {
+        errcode_t e = 0;
+
         if (n >= CACHE_SLOTS) {
-                for (size_t i = 0; i < CACHE_SLOTS; i++) {
-                        if (io->slots[i].blk == NO_BLOCK || io->slots[i].blk < blk ||
-                            io->slots[i].blk >= blk + n)
-                                continue;
-                        errcode_t e = slot_writeback(io, i);
-                        if (e)
-                                return e;
-                        if (drop)
-                                io->slots[i].blk = NO_BLOCK;
-                }
-                return 0;
+                for (size_t i = 0; i < CACHE_SLOTS && !e; i++)
+                        if (io->slots[i].blk != NO_BLOCK && io->slots[i].blk >= blk && io->slots[i].blk < blk + n)
+                                e = sync_slot(io, i, drop);
+                return e;
         }
-        for (uint64_t b = blk; b < blk + n; b++) {
-                size_t i = b % CACHE_SLOTS;
-                if (io->slots[i].blk != b)
-                        continue;
-                errcode_t e = slot_writeback(io, i);
-                if (e)
-                        return e;
-                if (drop)
-                        io->slots[i].blk = NO_BLOCK;
-        }
-        return 0;
+        for (uint64_t b = blk; b < blk + n && !e; b++)
+                if (io->slots[b % CACHE_SLOTS].blk == b)
+                        e = sync_slot(io, b % CACHE_SLOTS, drop);
+        return e;
 }
 
 static errcode_t flush_all(struct kiln_io *io)
