@@ -837,8 +837,13 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 goto out;
         }
         /* SHA-256 cannot skip holes: its cost follows the apparent size, about
-         * a second per GiB here.  Past DIGEST_MAX it is left to sha256sum. */
-        if (b.res.size <= DIGEST_MAX) {
+         * a second per GiB here, often more than the whole build; so it is
+         * asked for (--digest), and past DIGEST_MAX left to sha256sum. */
+        if (o->digest && b.res.size > DIGEST_MAX) {
+                r = kiln_errorf(-EFBIG, "--digest: the image is larger than 16 GiB; hashing its holes would take minutes (use sha256sum)");
+                goto out;
+        }
+        if (o->digest) {
                 phase(&b, "digest");
                 r = digest_file(fd, b.res.size, b.res.digest);
                 if (r < 0) {

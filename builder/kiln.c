@@ -56,7 +56,7 @@ static void usage_build(FILE *f)
 {
         fputs("usage: kiln build [SPEC.yaml] [-r|--rootfs PATH] [-o|--output PATH] [-s|--size SIZE|auto]\n"
               "                  [-t|--partition-table gpt|mbr|none] [-b|--boot-mode legacy-bios|uefi|uefi-preferred]\n"
-              "                  [--name NAME] [--label LABEL] [--fs-uuid UUID] [-q|--quiet] [-v|--verbose]\n",
+              "                  [--name NAME] [--label LABEL] [--fs-uuid UUID] [--digest] [-q|--quiet] [-v|--verbose]\n",
               f);
 }
 
@@ -192,7 +192,8 @@ static int parse_epoch(time_t *ret, bool *ret_set)
 
 static int cmd_build(int argc, char **argv)
 {
-        enum { OPT_NAME = 256, OPT_LABEL, OPT_FS_UUID };
+        enum { OPT_NAME = 256, OPT_LABEL, OPT_FS_UUID, OPT_DIGEST };
+        bool opt_digest = false;
         const char *opt_boot = NULL;
         static const struct option longopts[] = {
                 { "rootfs", required_argument, NULL, 'r' },
@@ -203,6 +204,7 @@ static int cmd_build(int argc, char **argv)
                 { "name", required_argument, NULL, OPT_NAME },
                 { "label", required_argument, NULL, OPT_LABEL },
                 { "fs-uuid", required_argument, NULL, OPT_FS_UUID },
+                { "digest", no_argument, NULL, OPT_DIGEST },
                 { "quiet", no_argument, NULL, 'q' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
@@ -230,6 +232,7 @@ static int cmd_build(int argc, char **argv)
                 case OPT_NAME: opt_name = optarg; break;
                 case OPT_LABEL: opt_label = optarg; break;
                 case OPT_FS_UUID: opt_uuid = optarg; break;
+                case OPT_DIGEST: opt_digest = true; break;
                 case 'q': verbosity = 0; break;
                 case 'v': verbosity = 2; break;
                 case 'h': usage_build(stdout); return 0;
@@ -309,6 +312,7 @@ static int cmd_build(int argc, char **argv)
         bo.description = spec.ami_description;
         bo.kernel_cmdline = spec.kernel_cmdline;
         bo.ssh_host_key_types = spec.ssh_host_key_types;
+        bo.digest = opt_digest || spec.image_digest == 1;
         bo.kernel = spec.kernel;
         bo.distro_initramfs = spec.initramfs && !strcmp(spec.initramfs, "distro");
         bo.extra_modules = (const char *const *)spec.initramfs_modules;
@@ -425,6 +429,8 @@ static int cmd_build(int argc, char **argv)
                 if (res.fstab_added)
                         printf("  fstab:       root entry added to /etc/fstab\n");
                 printf("  metadata:    %s.json (RegisterImage), %s.kiln.json\n", output, output);
+                if (res.digest[0])
+                        printf("  sha256:      %s\n", res.digest);
                 if (res.fs.ea_inode)
                         printf("  note:        an xattr value is larger than a block, so the filesystem uses\n"
                                "               ea_inode, which GRUB cannot read: /boot cannot live on it\n");

@@ -762,6 +762,7 @@ static const struct field spec_fields[] = {
         STRING("kernel_cmdline", struct kiln_spec, kernel_cmdline, "expected one line of kernel arguments", valid_cmdline,
                MAX_CMDLINE),
         STRING("initramfs", struct kiln_spec, initramfs, "expected 'kiln' or 'distro'", valid_initramfs, 0),
+        TRISTATE("image_digest", struct kiln_spec, image_digest),
         { .name = "ssh_host_key_types", .parse = parse_keytypes,
           .expected = "expected a sequence of ed25519, ecdsa, rsa" },
         { .name = "initramfs_modules", .parse = parse_modules,
@@ -967,6 +968,7 @@ void kiln_spec_init(struct kiln_spec *spec)
                 .arch = -1,
                 .boot_mode = -1,
                 .ena_support = -1,
+                .image_digest = -1,
                 .ptable = -1,
                 .scrub = {
                         .ssh_host_keys = true,

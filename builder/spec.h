@@ -59,6 +59,7 @@ struct kiln_spec {
         char *kernel_cmdline;       /* "kernel_cmdline" */
         char *initramfs;            /* "initramfs": "kiln" (default) or "distro" */
         char **initramfs_modules;   /* "initramfs_modules": extra module names */
+        int image_digest;           /* "image_digest": -1 unset, 0, 1 */
         char *ssh_host_key_types;   /* "ssh_host_key_types": e.g. "ed25519,ecdsa,rsa"; NULL = default */
         size_t n_initramfs_modules;
         struct kiln_scrub scrub;    /* "scrub": mapping of the bools above */

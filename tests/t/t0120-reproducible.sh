@@ -72,15 +72,15 @@ test_expect_success 'the rootfs: mktree and a kernel-named file, made twice; a t
 
 test_expect_success 'folder, -t none: two builds are identical' '
 	mkdir none-a none-b none-copy &&
-	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q -t none -r tree -o none-a/disk.img &&
-	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q -t none -r tree -o none-b/disk.img &&
+	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q --digest -t none -r tree -o none-a/disk.img &&
+	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q --digest -t none -r tree -o none-b/disk.img &&
 	same_build none-a none-b &&
 	digest_ok none-a/disk.img &&
 	e2fsck -fn none-a/disk.img
 '
 
 test_expect_success 'folder, -t none: the same tree made again later gives the same image' '
-	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q -t none -r copy -o none-copy/disk.img &&
+	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q --digest -t none -r copy -o none-copy/disk.img &&
 	same_build none-a none-copy
 '
 
@@ -93,10 +93,10 @@ test_expect_success 'tarball, -t none: two builds are identical' '
 
 test_expect_success GPT 'folder, gpt (the default): two builds are identical' '
 	mkdir gpt-a gpt-b &&
-	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -r tree -o gpt-a/disk.img >gpt-a.out &&
+	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build --digest -r tree -o gpt-a/disk.img >gpt-a.out &&
 	cat gpt-a.out &&
 	grep -q "partition table: gpt" gpt-a.out &&
-	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q -r tree -o gpt-b/disk.img &&
+	SOURCE_DATE_EPOCH=$EPOCH "$KILN" build -q --digest -r tree -o gpt-b/disk.img &&
 	same_build gpt-a gpt-b &&
 	digest_ok gpt-a/disk.img
 '

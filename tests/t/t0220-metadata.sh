@@ -97,10 +97,10 @@ check_facts() {
 }
 
 test_expect_success 'builds: the default (gpt, uefi-preferred), uefi, legacy-bios, mbr' '
-	"$KILN" build -q -r rootfs -o default.img &&
-	"$KILN" build -q -r rootfs -o uefi.img -b uefi &&
-	"$KILN" build -q -r rootfs -o legacy.img -b legacy-bios &&
-	"$KILN" build -q -r rootfs -o mbr.img -t mbr
+	"$KILN" build -q --digest -r rootfs -o default.img &&
+	"$KILN" build -q --digest -r rootfs -o uefi.img -b uefi &&
+	"$KILN" build -q --digest -r rootfs -o legacy.img -b legacy-bios &&
+	"$KILN" build -q --digest -r rootfs -o mbr.img -t mbr
 '
 
 test_expect_success 'RegisterImage fields for each boot mode; the name from the output file' '

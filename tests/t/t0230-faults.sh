@@ -256,7 +256,7 @@ test_expect_success 'tarball spooled to disk: faults in each phase leave no spoo
 test_expect_success 'a build stopped by SIGTERM leaves no temporary behind' '
 	mkdir killed &&
 	cfg_args gpt &&
-	{ "$KILN" build -q "${ARGS[@]}" -o killed/out.img -s 16G 2>killed.err & } &&
+	{ "$KILN" build -q --digest "${ARGS[@]}" -o killed/out.img -s 16G 2>killed.err & } &&
 	pid=$! &&
 	for i in $(seq 100); do
 		[ -n "$(ls -A killed)" ] && break
