@@ -383,6 +383,20 @@ static void handle(struct kiln_cmdline *c, const char *param, char *val)
                         c->ds = KILN_DS_NONE;
                 else
                         ignored(c, "ignoring kiln.ds='%.40s': not ec2, nocloud or none", val ? val : "");
+        } else if (name_is(param, "kiln.ssh_keytypes")) {
+                if (val && strlen(val) < sizeof(c->ssh_keytypes) && strspn(val, "abcdefghijklmnopqrstuvwxyz0123456789,") == strlen(val))
+                        memcpy(c->ssh_keytypes, val, strlen(val) + 1);
+                else
+                        ignored(c, "ignoring kiln.ssh_keytypes='%.40s': not a list like ed25519,ecdsa,rsa", val ? val : "");
+        } else if (name_is(param, "kiln.test_crash")) {
+                char task[sizeof(c->crash_task)];
+                unsigned writes;
+                if (val && sscanf(val, "%31[a-z]:%u", task, &writes) == 2 && writes > 0) {
+                        memcpy(c->crash_task, task, sizeof(task));
+                        c->crash_after = writes;
+                } else {
+                        ignored(c, "ignoring kiln.test_crash='%.40s': not TASK:N", val ? val : "");
+                }
         } else if (name_is(param, "kiln.skip")) {
                 if (val)
                         set_skip(c, val);

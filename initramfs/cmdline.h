@@ -73,6 +73,9 @@ struct kiln_cmdline {
         char skip[KILN_CMDLINE_MAX_SKIP][KILN_CMDLINE_TASK_MAX + 1]; /* kiln.skip=a,b */
         uint32_t n_skip;
 
+        char ssh_keytypes[64];      /* kiln.ssh_keytypes=a,b,c as given, "" for the default */
+        char crash_task[32];        /* kiln.test_crash=TASK:N, for kiln's own tests */
+        uint32_t crash_after;       /* N; 0 = no crash */
         uint32_t n_ignored;         /* malformed known options */
         char problem[160];          /* the first of them, one line; "" if none */
 };

@@ -113,13 +113,10 @@ static struct kiln_disk *crash_wrap(struct kiln_disk *inner)
         return &c->d;
 }
 
-static void parse_test_crash(const char *cmdline)
+static void set_test_crash(const struct kiln_cmdline *cmd)
 {
-        const char *p = strstr(cmdline, "kiln.test_crash=");
-        if (!p)
-                return;
-        if (sscanf(p + 16, "%31[a-z]:%u", crash_task, &crash_after) != 2)
-                crash_after = 0;
+        snprintf(crash_task, sizeof(crash_task), "%s", cmd->crash_task);
+        crash_after = cmd->crash_after;
 }
 
 struct ctx {
@@ -320,14 +317,12 @@ static void host_comment(struct ctx *c, char *buf, size_t len)
 static enum kiln_sshkey_type key_types[_KILN_SSHKEY_TYPE_MAX] = { KILN_SSHKEY_ECDSA, KILN_SSHKEY_ED25519 };
 static size_t n_key_types = 2;
 
-static void parse_keytypes(const char *cmdline)
+static void set_keytypes(const struct kiln_cmdline *cmd)
 {
-        const char *p = strstr(cmdline, "kiln.ssh_keytypes=");
-        char list[64], *save = NULL;
+        char list[sizeof(cmd->ssh_keytypes)], *save = NULL;
         size_t n = 0;
 
-        if (!p || sscanf(p + 18, "%63[a-z0-9,]", list) != 1)
-                return;
+        snprintf(list, sizeof(list), "%s", cmd->ssh_keytypes);
         for (char *t = strtok_r(list, ",", &save); t && n < _KILN_SSHKEY_TYPE_MAX; t = strtok_r(NULL, ",", &save)) {
                 int k = kiln_sshkey_type_from_string(t);
                 if (k < 0) {
@@ -565,7 +560,7 @@ static int firstboot_main(void)
 
         pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
         kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
-        parse_keytypes(cmd);
+        set_keytypes(&c.cmd);
         /* The root's device, from the mount of "/". */
         if (stat("/", &st) == 0) {
                 char path[96], real[PATH_MAX];
@@ -599,9 +594,9 @@ int main(int argc, char **argv)
         pid1_mount_basics();
         pid1_read_file("/proc/cmdline", cmd, sizeof(cmd));
         kiln_cmdline_parse(cmd, strlen(cmd), &c.cmd);
-        parse_test_crash(cmd);
-        parse_keytypes(cmd);
         pid1_log_open(c.cmd.debug);
+        set_test_crash(&c.cmd);
+        set_keytypes(&c.cmd);
         pid1_log("kiln-init %s starting", KILN_VERSION);
         if (c.cmd.problem[0])
                 pid1_log("kernel command line: %s", c.cmd.problem);

@@ -231,9 +231,24 @@ static void test_details(void)
            !kiln_root_kind_to_string((enum kiln_root_kind)42), "kiln_root_kind_to_string");
 }
 
+/* Options kiln writes for kiln-init (ssh_host_key_types) and its crash tests. */
+static void test_kiln_settings(void)
+{
+        struct kiln_cmdline c;
+        const char *line = "root=PARTUUID=01234567-01 kiln.ssh_keytypes=ed25519,rsa kiln.test_crash=growpart:3";
+
+        ok(kiln_cmdline_parse(line, strlen(line), &c) == 0, "parse kiln settings");
+        ok(!strcmp(c.ssh_keytypes, "ed25519,rsa"), "kiln.ssh_keytypes kept: '%s'", c.ssh_keytypes);
+        ok(!strcmp(c.crash_task, "growpart") && c.crash_after == 3, "kiln.test_crash=growpart:3");
+        line = "kiln.ssh_keytypes=ed25519;reboot kiln.test_crash=growpart";
+        ok(kiln_cmdline_parse(line, strlen(line), &c) == 0 && !c.ssh_keytypes[0] && !c.crash_after &&
+           c.n_ignored == 2, "malformed settings are ignored and counted");
+}
+
 int main(void)
 {
         test_table();
         test_details();
+        test_kiln_settings();
         return tap_done();
 }
