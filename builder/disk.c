@@ -175,25 +175,6 @@ static const struct kiln_disk_ops file_ops = {
         .free = file_free,
 };
 
-int kiln_disk_new_file(int fd, uint64_t size, struct kiln_disk **ret)
-{
-        struct file_disk *f = calloc(1, sizeof(*f));
-
-        if (!f)
-                return -ENOMEM;
-        if (ftruncate(fd, (off_t)size) < 0) {
-                int r = -errno;
-                free(f);
-                return r;
-        }
-        f->d.ops = &file_ops;
-        f->d.size = size;
-        f->fd = fd;
-        f->copy_range_ok = true;
-        *ret = &f->d;
-        return 0;
-}
-
 int kiln_disk_new_fd(int fd, uint64_t size, struct kiln_disk **ret)
 {
         struct file_disk *f = calloc(1, sizeof(*f));
@@ -206,6 +187,14 @@ int kiln_disk_new_fd(int fd, uint64_t size, struct kiln_disk **ret)
         f->copy_range_ok = true;
         *ret = &f->d;
         return 0;
+}
+
+/* A new image: sized first, so everything unwritten is a hole. */
+int kiln_disk_new_file(int fd, uint64_t size, struct kiln_disk **ret)
+{
+        if (ftruncate(fd, (off_t)size) < 0)
+                return -errno;
+        return kiln_disk_new_fd(fd, size, ret);
 }
 
 /* --- memory backend --- */
