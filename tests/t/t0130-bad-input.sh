@@ -165,20 +165,24 @@ test_expect_success 'an output folder that does not exist' '
 
 # kiln as nobody on a tree nobody owns (so O_NOATIME is allowed and nothing
 # may move an atime), world-readable but for one mode-000 file.
+# nobody must reach the tree, the output folder and kiln itself, wherever the
+# checkout is (a CI clone may sit in a folder only root can enter): all three
+# live in a world-searchable scratch folder under /tmp.
 test_expect_success SETPRIV 'an unreadable source file (kiln run as nobody)' '
-	setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$TEST_OUT" ||
-		{ echo "nobody cannot reach $TEST_OUT"; false; } &&
-	mkdir -p in/locked/etc in/locked/srv &&
-	echo readable >in/locked/etc/readable && echo secret >in/locked/srv/secret &&
-	chown -R 65534:65534 in/locked && chmod 0000 in/locked/srv/secret &&
-	stamp_inputs >stamp-unreadable.before &&
-	mkdir out-unreadable && chown 65534:65534 out-unreadable &&
+	nb=$(mktemp -d /tmp/kiln-t0130-XXXXXX) && chmod 0755 "$nb" &&
+	install -m 0755 "$KILN" "$nb/kiln" &&
+	mkdir -p "$nb/locked/etc" "$nb/locked/srv" &&
+	echo readable >"$nb/locked/etc/readable" && echo secret >"$nb/locked/srv/secret" &&
+	chown -R 65534:65534 "$nb/locked" && chmod 0000 "$nb/locked/srv/secret" &&
+	"$SNAPSHOT_TREE" "$nb/locked" >stamp-unreadable.before &&
+	mkdir "$nb/out" && chown 65534:65534 "$nb/out" &&
 	must_fail_with "^kiln: .*srv/secret'"'"'?: Permission denied$" \
 		setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$KILN" build -t none -r in/locked -o out-unreadable/disk.img &&
-	assert_empty_dir out-unreadable &&
-	stamp_inputs >stamp-unreadable.after &&
-	test_cmp stamp-unreadable.before stamp-unreadable.after
+		"$nb/kiln" build -t none -r "$nb/locked" -o "$nb/out/disk.img" &&
+	assert_empty_dir "$nb/out" &&
+	"$SNAPSHOT_TREE" "$nb/locked" >stamp-unreadable.after &&
+	test_cmp stamp-unreadable.before stamp-unreadable.after &&
+	rm -rf "$nb"
 '
 
 test_expect_success 'gpt on a rootfs with no kernel' '
