@@ -16,15 +16,19 @@ WARN := -std=gnu11 -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wshadow -Wvla 
 ifeq ($(DEVELOPER),1)
 WARN += -Werror
 endif
-KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder -Iboot -Iinitramfs
+KILN_CPPFLAGS := -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' -Icommon -Ibuilder -Iboot -Iinitramfs -Icloud-init-lite
 ALL_CFLAGS = $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
-LIBS := -lext2fs -lcom_err -larchive -lyaml -lcrypto -lz -lzstd -llzma
+LIBS := -lext2fs -lcom_err -larchive -lyaml -ljson-c -lblkid -lcrypto -lz -lzstd -llzma
 
 ifeq ($(V),1)
 Q :=
 else
 Q := @
 endif
+
+# cloud-init-lite: user data, #cloud-config, datasources and first-boot
+# modules.  Linked into kiln-init, and into libkiln for `kiln user-data check`.
+CIL_SRCS := $(sort $(wildcard cloud-init-lite/*.c))
 
 # libkiln: the builder as a library.  Front ends link it; it never exits or prints.
 LIBKILN_SRCS := \
@@ -47,7 +51,10 @@ LIBKILN_SRCS := \
 	initramfs/cpio.c \
 	initramfs/modinfo.c \
 	initramfs/modules.c \
+	$(CIL_SRCS) \
+	$(filter-out boot/grub.c,$(wildcard boot/*.c)) \
 	builder/build.c
+
 
 # What kiln-init links: the first-boot tasks, pure parsers and the disk seam.
 LIBINIT_SRCS := \
@@ -59,9 +66,10 @@ LIBINIT_SRCS := \
 	initramfs/parttable.c \
 	initramfs/grow.c \
 	initramfs/sshkeys.c \
-	initramfs/pid1.c
+	initramfs/pid1.c \
+	$(CIL_SRCS)
 
-KILN_SRCS := builder/kiln.c
+KILN_SRCS := builder/kiln.c $(sort $(wildcard builder/cmd_*.c))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test-*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c)))
@@ -88,7 +96,7 @@ $(LIBINIT): $(patsubst %.c,$(O)/%.o,$(LIBINIT_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # kiln-init is PID 1 of the initramfs: static, stripped, no shared libraries.
-INIT_LIBS := -lblkid -lcrypto -lz -lpthread
+INIT_LIBS := -lblkid -lyaml -lcrypto -lz -lpthread
 $(KILN_INIT): $(O)/initramfs/kiln-init.o $(LIBINIT)
 	@$(if $(Q),echo "  LD      $@ (static)")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -s -o $@ $^ $(INIT_LIBS) 2>&1 | \

@@ -245,6 +245,75 @@ static int ensure_fstab(struct build *b, const char *fs_uuid, const char *esp_uu
         return r;
 }
 
+/* A YAML double-quoted scalar (values were checked to be one printable line). */
+static void yaml_quoted(FILE *f, const char *s)
+{
+        fputc('"', f);
+        for (; *s; s++) {
+                if (*s == '"' || *s == '\\')
+                        fputc('\\', f);
+                fputc(*s, f);
+        }
+        fputc('"', f);
+}
+
+/*
+ * /etc/kiln/cloud.cfg: the image's own settings for cloud-init-lite, in
+ * cloud-init's shape (system_info.default_user), read by kiln-init before
+ * the launch's user data, which may override them.
+ */
+static int add_cloud_cfg(struct build *b)
+{
+        const struct kiln_default_user *u = b->o->default_user;
+        static const struct kiln_default_user none;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        char *save = NULL;
+        int r;
+
+        if (!u)
+                u = &none;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        fputs("# Written by kiln build: the image's defaults for cloud-init-lite (kiln-init).\n"
+              "# The launch's #cloud-config user data is applied over these.\n"
+              "system_info:\n  default_user:\n    name: ", f);
+        yaml_quoted(f, u->name ? u->name : "admin");
+        if (u->gecos) {
+                fputs("\n    gecos: ", f);
+                yaml_quoted(f, u->gecos);
+        }
+        fputs("\n    groups: [", f);
+        char groups[1025];
+        snprintf(groups, sizeof(groups), "%s", u->groups ? u->groups : "adm");
+        const char *sep = "";
+        for (char *g = strtok_r(groups, ", ", &save); g; g = strtok_r(NULL, ", ", &save)) {
+                fputs(sep, f);
+                yaml_quoted(f, g);
+                sep = ", ";
+        }
+        fputs("]\n", f);
+        const char *sudo = u->sudo ? u->sudo : "ALL=(ALL) NOPASSWD:ALL";
+        if (*sudo) {
+                fputs("    sudo: [", f);
+                yaml_quoted(f, sudo);
+                fputs("]\n", f);
+        }
+        const char *shell = u->shell;
+        if (!shell) {
+                struct kiln_dentry *d;
+                shell = kiln_tree_lookup_follow(b->t, "bin/bash", &d) >= 0 ? "/bin/bash" : "/bin/sh";
+        }
+        fputs("    shell: ", f);
+        yaml_quoted(f, shell);
+        fputs("\n    lock_passwd: true\n", f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = kiln_tree_put_file(b->t, "etc/kiln/cloud.cfg", 0644, text, len, b->when, NULL);
+        return r;
+}
+
 static int add_grub_defaults(struct build *b)
 {
         char *text;
@@ -513,6 +582,9 @@ static int prepare_boot(struct build *b)
                 r = make_initramfs(b);
                 if (r < 0)
                         return kiln_error_prefix(r, "making the initramfs");
+                r = add_cloud_cfg(b);
+                if (r < 0)
+                        return kiln_error_prefix(r, "writing /etc/kiln/cloud.cfg");
         } else {
                 snprintf(b->res.initrd, sizeof(b->res.initrd), "%.159s", b->kernel.initrd);
         }

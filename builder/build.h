@@ -36,6 +36,7 @@ struct kiln_build_opts {
         const struct kiln_bdm *bdms;
         size_t n_bdms;
         struct kiln_scrub scrub;
+        const struct kiln_default_user *default_user; /* NULL = all defaults */
         bool digest;               /* SHA-256 of the image into .kiln.json (costs ~1 s per GiB) */
         bool reproducible;         /* SOURCE_DATE_EPOCH given */
         time_t epoch;              /* SOURCE_DATE_EPOCH, when reproducible */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "commands.h"
 #include "metadata.h"
 #include "spec.h"
 #include "util.h"
@@ -65,6 +66,7 @@ static void usage(FILE *f)
         fputs("usage: kiln <command> [options]\n\n"
               "commands:\n"
               "  build      turn a rootfs (folder or tarball) and a spec into a disk image\n"
+              "  seed       write a NoCloud seed volume (CIDATA) with user data\n"
               "  version    print the version\n"
               "  help       this text\n\n"
               "'kiln <command> --help' shows a command's options; man kiln has them all.\n",
@@ -361,6 +363,7 @@ static int cmd_build(int argc, char **argv)
         if (opt_name)
                 seed_add(&seed, "name", opt_name, strlen(opt_name));
         bo.scrub = spec.scrub;
+        bo.default_user = &spec.default_user;
         if (parse_epoch(&bo.epoch, &bo.reproducible) < 0)
                 goto out;
         seed_add(&seed, "epoch", &bo.epoch, sizeof(bo.epoch));
@@ -467,6 +470,7 @@ int main(int argc, char **argv)
         const char *cmd = argv[1];
         if (!strcmp(cmd, "build"))
                 return cmd_build(argc - 1, argv + 1);
+        if (!strcmp(cmd, "seed")) return cmd_seed(argc - 1, argv + 1);
         if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
                 printf("kiln %s\n", KILN_VERSION);
                 return 0;

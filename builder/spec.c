@@ -710,6 +710,45 @@ static const struct field scrub_fields[] = {
         BOOL("shell_history", struct kiln_scrub, shell_history),
 };
 
+/* A login name as useradd takes it: [a-z_][a-z0-9_-]*, at most 32. */
+static bool valid_user_name(const char *s)
+{
+        size_t n = strlen(s);
+        if (!n || n > 32 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+                        return false;
+        return true;
+}
+
+/* Comma-separated group names. */
+static bool valid_group_list(const char *s)
+{
+        char buf[1025];
+        char *save = NULL;
+        snprintf(buf, sizeof(buf), "%s", s);
+        for (char *g = strtok_r(buf, ", ", &save); g; g = strtok_r(NULL, ", ", &save))
+                if (!valid_user_name(g))
+                        return false;
+        return true;
+}
+
+/* Text that goes into passwd or sudoers lines: one line, no ':' where it would split fields. */
+static bool valid_gecos(const char *s) { return valid_cmdline(s) && !strchr(s, ':'); }
+static bool valid_shell(const char *s) { return *s == '/' && valid_gecos(s); }
+
+static const struct field default_user_fields[] = {
+        STRING("name", struct kiln_default_user, name, "expected a login name like admin or ec2-user",
+               valid_user_name, 32),
+        STRING("gecos", struct kiln_default_user, gecos, "expected one line without ':'", valid_gecos, 0),
+        STRING("groups", struct kiln_default_user, groups, "expected group names separated by commas",
+               valid_group_list, 1024),
+        STRING("sudo", struct kiln_default_user, sudo, "expected one sudoers rule like 'ALL=(ALL) NOPASSWD:ALL'",
+               valid_cmdline, 0),
+        STRING("shell", struct kiln_default_user, shell, "expected an absolute path", valid_shell, 0),
+};
+
 static const struct field bdm_fields[] = {
         STRING("device_name", struct kiln_bdm, device_name,
                "expected a device like /dev/xvdb or xvdb", valid_device_name, 0),
@@ -770,6 +809,9 @@ static const struct field spec_fields[] = {
         { .name = "scrub", .parse = parse_section, .offset = offsetof(struct kiln_spec, scrub),
           .expected = "expected a mapping of true/false keys", .fields = scrub_fields,
           .n_fields = ARRAY_SIZE(scrub_fields) },
+        { .name = "default_user", .parse = parse_section, .offset = offsetof(struct kiln_spec, default_user),
+          .expected = "expected a mapping (name, gecos, groups, sudo, shell)", .fields = default_user_fields,
+          .n_fields = ARRAY_SIZE(default_user_fields) },
         { .name = "launch_block_device_mappings", .parse = parse_bdms,
           .expected = "expected a sequence of mappings" },
 };
@@ -993,6 +1035,11 @@ void kiln_spec_free(struct kiln_spec *spec)
         free(spec->kernel_cmdline);
         free(spec->initramfs);
         free(spec->ssh_host_key_types);
+        free(spec->default_user.name);
+        free(spec->default_user.gecos);
+        free(spec->default_user.groups);
+        free(spec->default_user.sudo);
+        free(spec->default_user.shell);
         for (size_t i = 0; i < spec->n_initramfs_modules; i++)
                 free(spec->initramfs_modules[i]);
         free(spec->initramfs_modules);

@@ -39,6 +39,16 @@ struct kiln_scrub {
         bool shell_history;
 };
 
+/* The image's default user, created by cloud-init-lite on first boot and
+ * given the launch's SSH key (cloud-init's system_info.default_user). */
+struct kiln_default_user {
+        char *name;                 /* NULL = "admin" */
+        char *gecos;
+        char *groups;               /* comma-separated; NULL = "adm" */
+        char *sudo;                 /* a sudoers rule; NULL = "ALL=(ALL) NOPASSWD:ALL"; "" = none */
+        char *shell;                /* NULL = /bin/bash when the rootfs has it */
+};
+
 struct kiln_spec {
         char *ami_name;             /* "ami_name" */
         char *ami_description;      /* "ami_description" */
@@ -63,6 +73,7 @@ struct kiln_spec {
         char *ssh_host_key_types;   /* "ssh_host_key_types": e.g. "ed25519,ecdsa,rsa"; NULL = default */
         size_t n_initramfs_modules;
         struct kiln_scrub scrub;    /* "scrub": mapping of the bools above */
+        struct kiln_default_user default_user; /* "default_user" */
         struct kiln_bdm *bdms;      /* "launch_block_device_mappings" */
         size_t n_bdms;
 };

@@ -383,6 +383,13 @@ static void handle(struct kiln_cmdline *c, const char *param, char *val)
                         c->ds = KILN_DS_NONE;
                 else
                         ignored(c, "ignoring kiln.ds='%.40s': not ec2, nocloud or none", val ? val : "");
+        } else if (name_is(param, "kiln.imds_v1")) {
+                if (!val)
+                        c->imds_v1 = true;
+                else if (parse_bool(val, &b))
+                        c->imds_v1 = b;
+                else
+                        ignored(c, "ignoring kiln.imds_v1='%.40s': not a boolean", val);
         } else if (name_is(param, "kiln.ssh_keytypes")) {
                 if (val && strlen(val) < sizeof(c->ssh_keytypes) && strspn(val, "abcdefghijklmnopqrstuvwxyz0123456789,") == strlen(val))
                         memcpy(c->ssh_keytypes, val, strlen(val) + 1);

@@ -70,6 +70,7 @@ struct kiln_cmdline {
         char break_at[KILN_CMDLINE_TASK_MAX + 1]; /* the stage, "" for the default */
         char instance_id[128];      /* kiln.instance_id=, [A-Za-z0-9._-], not . or .. */
         enum kiln_ds ds;            /* kiln.ds=ec2|nocloud|none */
+        bool imds_v1;               /* kiln.imds_v1[=bool]: allow IMDSv1 when no token is served */
         char skip[KILN_CMDLINE_MAX_SKIP][KILN_CMDLINE_TASK_MAX + 1]; /* kiln.skip=a,b */
         uint32_t n_skip;
 

@@ -191,6 +191,13 @@ static void test_details(void)
         l = "kiln.skip=growpart,ssh-keys";
         ok(kiln_cmdline_parse(l, strlen(l), &c) == 0 && kiln_cmdline_skips(&c, "ssh-keys") &&
            !kiln_cmdline_skips(&c, "ssh"), "kiln_cmdline_skips()");
+        l = "kiln.imds_v1";
+        ok(kiln_cmdline_parse(l, strlen(l), &c) == 0 && c.imds_v1, "kiln.imds_v1 alone allows IMDSv1");
+        l = "kiln.imds_v1=1 kiln.imds_v1=no";
+        ok(kiln_cmdline_parse(l, strlen(l), &c) == 0 && !c.imds_v1, "the last kiln.imds_v1 wins");
+        l = "kiln.imds_v1=maybe";
+        ok(kiln_cmdline_parse(l, strlen(l), &c) == 0 && !c.imds_v1 && c.n_ignored == 1, "kiln.imds_v1=maybe is ignored");
+        ok(kiln_cmdline_parse("", 0, &c) == 0 && !c.imds_v1, "IMDSv1 is off by default");
 
         /* Hard limits. */
         {

@@ -114,6 +114,12 @@ static const char full_spec[] =
         "  machine_id: on\n"
         "  dbus_machine_id: False\n"
         "  shell_history: NO\n"
+        "default_user:\n"
+        "  name: ec2-user\n"
+        "  gecos: EC2 Default User\n"
+        "  groups: wheel, adm,systemd-journal\n"
+        "  sudo: ALL=(ALL) NOPASSWD:ALL\n"
+        "  shell: /bin/bash\n"
         "launch_block_device_mappings:\n"
         "  - device_name: /dev/xvda\n"
         "    volume_size: 8\n"
@@ -158,6 +164,10 @@ static void test_full(void)
            "kernel_cmdline");
         ok(s.scrub.ssh_host_keys && s.scrub.machine_id && !s.scrub.dbus_machine_id &&
            !s.scrub.shell_history, "scrub");
+        ok(streq_null(s.default_user.name, "ec2-user") && streq_null(s.default_user.gecos, "EC2 Default User") &&
+           streq_null(s.default_user.groups, "wheel, adm,systemd-journal") &&
+           streq_null(s.default_user.sudo, "ALL=(ALL) NOPASSWD:ALL") && streq_null(s.default_user.shell, "/bin/bash"),
+           "default_user");
         is_int(s.n_bdms, 3, "three block device mappings");
         if (s.n_bdms == 3) {
                 const struct kiln_bdm *a = &s.bdms[0], *b = &s.bdms[1], *c = &s.bdms[2];
@@ -217,6 +227,16 @@ static const struct {
         { "ami_name: a\nsize: auto\nlaunch_block_device_mappings:\n  - device_name: /dev/xvda\n"
           "    volume_size: 8\n  # the scratch disk\n  - volume_size: 100\n    volume_type: st1\n",
           "spec.yaml:7: 'launch_block_device_mappings[1]': missing 'device_name'" },
+        { "default_user:\n  name: Admin\n",
+          "spec.yaml:2: bad value for 'default_user.name': 'Admin' (expected a login name like admin or ec2-user)" },
+        { "default_user:\n  gecos: \"a:b\"\n",
+          "spec.yaml:2: bad value for 'default_user.gecos': 'a:b' (expected one line without ':')" },
+        { "default_user:\n  groups: adm, 9x\n",
+          "spec.yaml:2: bad value for 'default_user.groups': 'adm, 9x' (expected group names separated by commas)" },
+        { "default_user:\n  shell: bash\n",
+          "spec.yaml:2: bad value for 'default_user.shell': 'bash' (expected an absolute path)" },
+        { "default_user: admin\n",
+          "spec.yaml:1: bad value for 'default_user': 'admin' (expected a mapping (name, gecos, groups, sudo, shell))" },
         /* Duplicates, at every level. */
         { "architecture: arm64\nsize: 2G\narchitecture: x86_64\n",
           "spec.yaml:3: duplicate key 'architecture' (first on line 1)" },

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * #cloud-config: YAML bytes -> struct kiln_cloud_config, with cloud-init's
+ * meaning for each supported key (https://cloudinit.readthedocs.io, module
+ * reference).  Pure: no I/O.  Several #cloud-config parts merge the way
+ * cloud-init merges them by default: a later part's top-level key replaces
+ * the earlier one's.
+ *
+ * Strings are NUL-terminated and owned by the struct; string lists are
+ * NULL-terminated arrays (NULL itself when the key is absent).
+ */
+#ifndef KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H
+#define KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Hard limits on what one document may hold. */
+#define KILN_CC_MAX_BYTES (16u << 20)
+#define KILN_CC_MAX_ITEMS 4096 /* entries of any one list */
+#define KILN_CC_MAX_DEPTH 16
+
+/* A key that may be absent, false or true. */
+enum kiln_tristate { KILN_UNSET = -1, KILN_FALSE = 0, KILN_TRUE = 1 };
+
+/* runcmd / bootcmd entries: a string runs under /bin/sh -c, a list is argv. */
+struct kiln_cc_command {
+        char *shell;  /* set for the string form */
+        char **argv;  /* set for the list form */
+};
+
+struct kiln_cc_user {
+        char *name;
+        bool is_default;       /* the "default" entry: the image's default user */
+        char *gecos;
+        char **groups;         /* supplementary groups (string "a, b" or a list) */
+        char *primary_group;
+        char **sudo;           /* sudoers rules; NULL = none; sudo: false also NULL */
+        char *shell;
+        enum kiln_tristate lock_passwd; /* cloud-init's default: true */
+        char *passwd;          /* a crypt(3) hash, as `passwd:` or `hashed_passwd:` */
+        char *plain_text_passwd; /* reported as unsupported, never written */
+        char **ssh_authorized_keys;
+        bool system;
+        char *homedir;
+        bool no_create_home;
+        long uid;              /* -1 when not given */
+};
+
+struct kiln_cc_group {
+        char *name;
+        char **members;
+};
+
+/* One write_files entry, content already decoded (b64, gzip, gz+b64). */
+struct kiln_cc_file {
+        char *path;
+        uint8_t *content;
+        size_t len;
+        char *owner;           /* "user:group"; NULL = root:root */
+        int permissions;       /* mode bits; -1 = 0644 */
+        bool append;
+        bool defer;            /* write in the final stage, after users exist */
+};
+
+/* ssh_keys: host keys given by the user, e.g. ed25519_private/ed25519_public. */
+struct kiln_cc_ssh_key {
+        char *type;            /* rsa, ecdsa, ed25519 */
+        char *private_key;     /* may be NULL */
+        char *public_key;      /* may be NULL */
+        char *certificate;     /* TYPE_certificate, may be NULL */
+};
+
+/* A mounts entry: cloud-init's fstab six-tuple; missing fields are NULL
+ * (filled from mount_default_fields when applied); a NULL mount point
+ * (a one-field entry or null) removes the device's entry. */
+struct kiln_cc_mount {
+        char *field[6];
+};
+
+enum kiln_cc_etc_hosts { KILN_HOSTS_UNSET = -1, KILN_HOSTS_FALSE, KILN_HOSTS_TRUE, KILN_HOSTS_LOCALHOST };
+enum kiln_cc_growpart_mode { KILN_GROWPART_UNSET = -1, KILN_GROWPART_OFF, KILN_GROWPART_AUTO };
+enum kiln_cc_resize { KILN_RESIZE_UNSET = -1, KILN_RESIZE_FALSE, KILN_RESIZE_TRUE, KILN_RESIZE_NOBLOCK };
+enum kiln_cc_power { KILN_POWER_UNSET = -1, KILN_POWER_POWEROFF, KILN_POWER_REBOOT, KILN_POWER_HALT };
+
+struct kiln_cloud_config {
+        char *hostname;
+        char *fqdn;
+        enum kiln_tristate preserve_hostname;
+        enum kiln_cc_etc_hosts manage_etc_hosts;
+
+        struct kiln_cc_user *users; /* users: (NULL/0 = absent: only the default user) */
+        size_t n_users;
+        bool users_set;             /* the key was present (an empty list means no users) */
+        struct kiln_cc_group *groups;
+        size_t n_groups;
+
+        char **ssh_authorized_keys;
+        enum kiln_tristate disable_root;   /* default true */
+        char *disable_root_opts;           /* NULL = cloud-init's default */
+        enum kiln_tristate ssh_pwauth;
+        enum kiln_tristate ssh_deletekeys; /* default true */
+        char **ssh_genkeytypes;            /* NULL = default (ecdsa, ed25519 here) */
+        struct kiln_cc_ssh_key *ssh_keys;
+        size_t n_ssh_keys;
+
+        struct kiln_cc_file *write_files;
+        size_t n_write_files;
+
+        struct kiln_cc_command *bootcmd;
+        size_t n_bootcmd;
+        struct kiln_cc_command *runcmd;
+        size_t n_runcmd;
+
+        enum kiln_cc_growpart_mode growpart_mode;
+        char **growpart_devices;           /* NULL = ["/"] */
+        enum kiln_cc_resize resize_rootfs;
+
+        struct kiln_cc_mount *mounts;
+        size_t n_mounts;
+        bool mounts_set;
+        char *mount_default_fields[6];     /* NULL entries = cloud-init's defaults */
+
+        char *timezone;
+        char *final_message;
+
+        struct {
+                enum kiln_cc_power mode;
+                char *delay;                /* "now", "+N" minutes; NULL = now */
+                char *message;
+                long timeout;               /* seconds; -1 = 30 */
+                struct kiln_cc_command condition; /* both NULL = true */
+                bool condition_false;       /* condition: false */
+        } power_state;
+
+        /* system_info.default_user (from /etc/kiln/cloud.cfg, written by kiln build). */
+        struct kiln_cc_user default_user;
+        bool default_user_set;
+
+        /* Top-level keys kiln does not apply, in document order, for one report line. */
+        char **unsupported;
+        /* Supported keys with values kiln ignores (e.g. plain_text_passwd), as
+         * "key: reason" lines. */
+        char **warnings;
+};
+
+void kiln_cloud_config_init(struct kiln_cloud_config *cc);
+void kiln_cloud_config_free(struct kiln_cloud_config *cc);
+
+/*
+ * Parse one #cloud-config document (the "#cloud-config" line included or not)
+ * and merge it into cc (later keys replace earlier ones).  name is used in
+ * messages ("user-data part 2").  -EBADMSG with "NAME:LINE: what is wrong"
+ * in kiln_last_error() for bad YAML or a key of the wrong type; cc is left
+ * as it was before the call on error.
+ */
+int kiln_cloud_config_parse(struct kiln_cloud_config *cc, const char *name, const void *buf, size_t len);
+
+#endif

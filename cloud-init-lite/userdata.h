@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * User data: raw bytes from a datasource -> an ordered list of parts, each
+ * typed the way cloud-init types it.  Pure: no I/O.  Detected by content:
+ * gzip (magic bytes, inflated with a hard limit), MIME multipart (nested,
+ * base64 and quoted-printable transfer encodings), "#!" scripts,
+ * "#cloud-config", "#cloud-boothook", "#include", "## template: jinja",
+ * "#part-handler".
+ */
+#ifndef KILN_CLOUD_INIT_LITE_USERDATA_H
+#define KILN_CLOUD_INIT_LITE_USERDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KILN_UD_MAX_BYTES (16u << 20) /* after every gzip layer is undone */
+#define KILN_UD_MAX_PARTS 256
+#define KILN_UD_MAX_DEPTH 8            /* MIME nesting and gzip layers together */
+
+enum kiln_ud_type {
+        KILN_UD_SCRIPT,        /* text/x-shellscript, "#!" */
+        KILN_UD_CLOUD_CONFIG,  /* text/cloud-config, "#cloud-config" */
+        KILN_UD_BOOTHOOK,      /* text/cloud-boothook, "#cloud-boothook" */
+        KILN_UD_INCLUDE,       /* text/x-include-url, "#include": not applied */
+        KILN_UD_PART_HANDLER,  /* text/part-handler: not applied */
+        KILN_UD_JINJA,         /* text/jinja2, "## template: jinja": not applied */
+        KILN_UD_UNKNOWN,       /* anything else: reported, not applied */
+};
+
+struct kiln_ud_part {
+        enum kiln_ud_type type;
+        char *content_type;    /* as declared or detected, e.g. "text/x-shellscript" */
+        char *filename;        /* MIME filename= or NULL; scripts get "part-NNN" when NULL */
+        uint8_t *data;         /* decoded payload, NUL-terminated (not counted in len) */
+        size_t len;
+};
+
+struct kiln_userdata {
+        struct kiln_ud_part *parts;
+        size_t n_parts;
+        unsigned gzip_layers;  /* how many gzip layers were undone, for reports */
+        unsigned mime_depth;   /* deepest MIME nesting seen */
+};
+
+const char *kiln_ud_type_to_string(enum kiln_ud_type t);
+
+/*
+ * Decode user data.  Empty input gives zero parts.  -EBADMSG with the reason
+ * and position ("MIME part 3: no closing boundary '--XYZ--'",
+ * "gzip: corrupt deflate stream at byte 1234") in kiln_last_error(); -EFBIG
+ * when a limit is exceeded (a gzip bomb, too many parts).
+ */
+int kiln_userdata_decode(const void *buf, size_t len, struct kiln_userdata *ret);
+void kiln_userdata_free(struct kiln_userdata *ud);
+
+#endif
