@@ -67,6 +67,7 @@ LIBINIT_SRCS := \
 	initramfs/grow.c \
 	initramfs/sshkeys.c \
 	initramfs/pid1.c \
+	initramfs/cloudinit.c \
 	$(CIL_SRCS)
 
 KILN_SRCS := builder/kiln.c $(sort $(wildcard builder/cmd_*.c))
@@ -135,7 +136,7 @@ check: all $(UNIT_TESTS) $(FUZZ_REPLAY)
 
 bench: all
 	tests/bench/run.sh; a=$$?; tests/bench/disk.sh; b=$$?; tests/bench/initramfs.sh; c=$$?; \
-	tests/bench/firstboot.sh; d=$$?; exit $$((a || b || c || d))
+	tests/bench/firstboot.sh; d=$$?; tests/bench/userdata.sh; e=$$?; exit $$((a || b || c || d || e))
 
 demo: all
 	tests/demo.sh
@@ -165,4 +166,4 @@ help:
 SHELL := /bin/bash
 .PHONY: all check bench demo fuzz install clean help
 
--include $(shell find $(addprefix $(O)/,common builder boot initramfs tests) -type f -name '*.d' 2>/dev/null)
+-include $(shell find $(addprefix $(O)/,common builder boot initramfs cloud-init-lite tests) -type f -name '*.d' 2>/dev/null)

@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -82,4 +84,123 @@ int kiln_exec(char *const argv[])
         if (WIFEXITED(status))
                 return kiln_errorf(-EIO, "'%s' failed (exit %d)%s%s", argv[0], WEXITSTATUS(status), *last ? ": " : "", last);
         return kiln_errorf(-EIO, "'%s' was killed by signal %d", argv[0], WTERMSIG(status));
+}
+
+int kiln_spawn(char *const argv[], unsigned flags, struct kiln_proc *ret)
+{
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        pid_t pid;
+        int r;
+
+        if ((flags & KILN_SPAWN_STDOUT_PIPE) && pipe2(out, O_CLOEXEC) < 0)
+                return kiln_errorf(-errno, "cannot run '%s': %s", argv[0], strerror(errno));
+        if ((flags & KILN_SPAWN_STDERR_PIPE) && pipe2(err, O_CLOEXEC) < 0) {
+                r = -errno;
+                if (out[0] >= 0) {
+                        close(out[0]);
+                        close(out[1]);
+                }
+                return kiln_errorf(r, "cannot run '%s': %s", argv[0], strerror(-r));
+        }
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        if (!(flags & KILN_SPAWN_INHERIT_STDIN))
+                posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        if (out[1] >= 0)
+                posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        if (err[1] >= 0)
+                posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+        /* The child starts with default signal dispositions and an empty mask. */
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        sigdelset(&all, SIGKILL);
+        sigdelset(&all, SIGSTOP);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        short af = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+        if (flags & KILN_SPAWN_PGROUP) {
+                af |= POSIX_SPAWN_SETPGROUP;
+                posix_spawnattr_setpgroup(&attr, 0);
+        }
+        posix_spawnattr_setflags(&attr, af);
+        r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (out[1] >= 0)
+                close(out[1]);
+        if (err[1] >= 0)
+                close(err[1]);
+        if (r != 0) {
+                if (out[0] >= 0)
+                        close(out[0]);
+                if (err[0] >= 0)
+                        close(err[0]);
+                return kiln_errorf(-r, "cannot run '%s': %s", argv[0], strerror(r));
+        }
+        *ret = (struct kiln_proc){ .pid = pid, .out_fd = out[0], .err_fd = err[0] };
+        return 0;
+}
+
+int kiln_proc_wait(struct kiln_proc *p, int timeout_ms)
+{
+        struct timespec start, now;
+
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (p->pid > 0) {
+                int status;
+                pid_t w = waitpid(p->pid, &status, WNOHANG);
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (w == p->pid) {
+                        p->status = status;
+                        p->pid = 0;
+                        break;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long long ms = (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000;
+                if (timeout_ms >= 0 && ms >= timeout_ms)
+                        return -ETIMEDOUT;
+                struct timespec nap = { 0, 10 * 1000 * 1000 };
+                nanosleep(&nap, NULL);
+        }
+        return 0;
+}
+
+int kiln_proc_signal(struct kiln_proc *p, int sig)
+{
+        if (p->pid <= 0)
+                return -ESRCH;
+        return kill(p->pid, sig) < 0 ? -errno : 0;
+}
+
+void kiln_proc_terminate(struct kiln_proc *p, int grace_ms)
+{
+        if (p->pid <= 0)
+                return;
+        kill(p->pid, SIGTERM);
+        if (kiln_proc_wait(p, grace_ms) == 0)
+                return;
+        kill(p->pid, SIGKILL);
+        kiln_proc_wait(p, -1);
+}
+
+void kiln_proc_close(struct kiln_proc *p)
+{
+        if (p->out_fd >= 0)
+                close(p->out_fd);
+        if (p->err_fd >= 0)
+                close(p->err_fd);
+        p->out_fd = p->err_fd = -1;
+}
+
+int kiln_proc_exit_code(const struct kiln_proc *p)
+{
+        if (WIFEXITED(p->status))
+                return WEXITSTATUS(p->status);
+        if (WIFSIGNALED(p->status))
+                return 128 + WTERMSIG(p->status);
+        return 255;
 }

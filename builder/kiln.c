@@ -67,6 +67,9 @@ static void usage(FILE *f)
               "commands:\n"
               "  build      turn a rootfs (folder or tarball) and a spec into a disk image\n"
               "  seed       write a NoCloud seed volume (CIDATA) with user data\n"
+              "  imds       the instance metadata service of kiln run (serve, listen, write)\n"
+              "  run        launch an image under QEMU like an EC2 instance\n"
+              "  user-data  check user data the way an instance reads it (user-data check FILE)\n"
               "  version    print the version\n"
               "  help       this text\n\n"
               "'kiln <command> --help' shows a command's options; man kiln has them all.\n",
@@ -471,6 +474,9 @@ int main(int argc, char **argv)
         if (!strcmp(cmd, "build"))
                 return cmd_build(argc - 1, argv + 1);
         if (!strcmp(cmd, "seed")) return cmd_seed(argc - 1, argv + 1);
+        if (!strcmp(cmd, "imds")) return cmd_imds(argc - 1, argv + 1);
+        if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+        if (!strcmp(cmd, "user-data")) return cmd_user_data(argc - 1, argv + 1);
         if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
                 printf("kiln %s\n", KILN_VERSION);
                 return 0;

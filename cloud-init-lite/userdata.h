@@ -53,4 +53,17 @@ const char *kiln_ud_type_to_string(enum kiln_ud_type t);
 int kiln_userdata_decode(const void *buf, size_t len, struct kiln_userdata *ret);
 void kiln_userdata_free(struct kiln_userdata *ud);
 
+/*
+ * The decoders user data needs, shared with #cloud-config's write_files.
+ * where prefixes messages ("MIME part 2", "write_files[0]").
+ *
+ * base64, white space ignored, '=' padding optional; -EBADMSG on any other
+ * byte (with its offset) or data after the padding.
+ */
+int kiln_ud_base64_decode(const char *where, const void *in, size_t len, uint8_t **ret, size_t *ret_len);
+/* gzip (concatenated members too) into a NUL-terminated buffer of at most
+ * max bytes: -EFBIG beyond, -EBADMSG when corrupt, truncated or followed by
+ * anything but NUL padding. */
+int kiln_ud_gunzip(const char *where, const void *in, size_t len, size_t max, uint8_t **ret, size_t *ret_len);
+
 #endif

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kiln-init: PID 1 of kiln's initramfs, and (as `kiln-init --firstboot`) a
- * first-boot runner inside a booted system.  In order: mounts, the kernel
- * command line, modules, the root device, growing its partition, mounting
- * it, growing ext4 online, SSH host keys once per instance, the log, and
- * switch_root.  A failed task is logged and the boot goes on.
+ * first-boot runner inside a booted system, and (as `kiln-init --stage
+ * boot|final`) the runner of the user data's scripts after switch_root.  In
+ * order: mounts, the kernel command line, modules, the root device, the
+ * datasource and its user data, growing the root partition, mounting it,
+ * growing ext4 online, the user data's first-boot modules and SSH host keys
+ * once per instance, the log, and switch_root.  A failed task is logged and
+ * the boot goes on.
  */
 #include <blkid/blkid.h>
 #include <ctype.h>
@@ -27,6 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "apply.h"
+#include "cloudinit.h"
 #include "cmdline.h"
 #include "disk.h"
 #include "grow.h"
@@ -129,6 +134,7 @@ struct ctx {
         char state[PATH_MAX];      /* ROOT/var/lib/kiln/instances/ID */
         bool new_instance;
         unsigned failed;
+        struct kiln_ci ci;         /* the datasource and the user data */
 };
 
 /* ---------- tasks ---------- */
@@ -462,8 +468,11 @@ static void instance_id(struct ctx *c)
                 snprintf(c->instance_id, sizeof(c->instance_id), "%s", c->cmd.instance_id);
                 return;
         }
-        /* EC2 Nitro puts the instance id in the board asset tag. */
-        if (pid1_read_file("/sys/class/dmi/id/board_asset_tag", buf, sizeof(buf)) > 0 && !strncmp(buf, "i-", 2)) {
+        /* The datasource's word, as cloud-init takes it; then EC2 Nitro's
+         * board asset tag, then the SMBIOS UUID. */
+        if (c->ci.have_instance && c->ci.instance.instance_id && *c->ci.instance.instance_id) {
+                snprintf(buf, sizeof(buf), "%s", c->ci.instance.instance_id);
+        } else if (pid1_read_file("/sys/class/dmi/id/board_asset_tag", buf, sizeof(buf)) > 0 && !strncmp(buf, "i-", 2)) {
                 buf[strcspn(buf, " \n")] = 0;
         } else if (pid1_read_file("/sys/class/dmi/id/product_uuid", buf, sizeof(buf)) > 0) {
                 buf[strcspn(buf, " \n")] = 0;
@@ -544,10 +553,56 @@ static void save_log(struct ctx *c)
         close(fd);
 }
 
+static int task_datasource(struct ctx *c)
+{
+        int r = kiln_ci_fetch(&c->ci, &c->cmd);
+        return r < 0 ? r : c->ci.have_instance ? 0 : 1;
+}
+
+static int task_userdata(struct ctx *c)
+{
+        if (!c->ci.have_instance)
+                return 1;
+        bool first = c->new_instance || !done_before(c, "userdata");
+        int failed = kiln_ci_apply(&c->ci, c->root, c->state, first);
+        if (first)
+                mark_done(c, "userdata");
+        return failed ? kiln_errorf(-EIO, "%d module%s failed (see above)", failed, failed == 1 ? "" : "s") : 0;
+}
+
+/* The user data's ssh_genkeytypes and ssh_keys reshape the key list. */
+static void userdata_keytypes(struct ctx *c)
+{
+        static const struct { enum kiln_sshkey_type t; unsigned bit; } map[] = {
+                { KILN_SSHKEY_ECDSA, KILN_HOSTKEY_ECDSA },
+                { KILN_SSHKEY_ED25519, KILN_HOSTKEY_ED25519 },
+                { KILN_SSHKEY_RSA, KILN_HOSTKEY_RSA },
+        };
+        unsigned mask = 0;
+
+        for (size_t i = 0; i < n_key_types; i++)
+                for (size_t k = 0; k < ARRAY_SIZE(map); k++)
+                        if (map[k].t == key_types[i])
+                                mask |= map[k].bit;
+        unsigned want = kiln_ci_keytypes(&c->ci, mask);
+        if (want == mask)
+                return;
+        n_key_types = 0;
+        for (size_t k = 0; k < ARRAY_SIZE(map); k++)
+                if (want & map[k].bit)
+                        key_types[n_key_types++] = map[k].t;
+}
+
 static void run_tasks(struct ctx *c)
 {
         open_state(c);
-        run_task(c, "resizefs", task_resizefs);
+        if (kiln_ci_resize_off(&c->ci))
+                pid1_log("task resizefs: skipped (resize_rootfs: false)");
+        else
+                run_task(c, "resizefs", task_resizefs);
+        kiln_ci_load_image_config(&c->ci, c->root);
+        run_task(c, "userdata", task_userdata);
+        userdata_keytypes(c);
         run_task(c, "sshkeys", task_sshkeys);
         commit_state(c);
 }
@@ -577,6 +632,23 @@ static int firstboot_main(void)
         return c.failed ? 1 : 0;
 }
 
+/* `kiln-init --stage boot|final`: the user data's scripts, in the booted
+ * system (kiln-bootcmd.service, kiln-userdata.service, or an init's hook). */
+static int stage_main(const char *stage)
+{
+        if (strcmp(stage, "boot") && strcmp(stage, "final")) {
+                fprintf(stderr, "kiln-init: unknown stage '%s' (expected boot or final)\n", stage);
+                return 2;
+        }
+        struct kiln_stage_opts o = { .root = "/", .console = "/dev/console" };
+        int r = kiln_stage_run(stage, &o);
+        if (r < 0) {
+                fprintf(stderr, "kiln-init: stage %s: %s\n", stage, kiln_last_error());
+                return 1;
+        }
+        return r ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         struct ctx c = { .root = NEWROOT };
@@ -587,6 +659,8 @@ int main(int argc, char **argv)
 
         if (argc > 1 && !strcmp(argv[1], "--firstboot"))
                 return firstboot_main();
+        if (argc > 2 && !strcmp(argv[1], "--stage"))
+                return stage_main(argv[2]);
         if (getpid() != 1) {
                 fprintf(stderr, "kiln-init: not PID 1; use --firstboot inside a booted system\n");
                 return 2;
@@ -626,7 +700,11 @@ int main(int argc, char **argv)
         snprintf(c.root_dev, sizeof(c.root_dev), "%s", f.found);
         pid1_log("task root: ok in %llu ms (/dev/%s)", (unsigned long long)(pid1_now_ms() - tm), c.root_dev);
         find_disk(&c);
-        run_task(&c, "growpart", task_growpart);
+        run_task(&c, "datasource", task_datasource);
+        if (kiln_ci_growpart_off(&c.ci))
+                pid1_log("task growpart: skipped (growpart: mode off)");
+        else
+                run_task(&c, "growpart", task_growpart);
 
         char dev[300];
         snprintf(dev, sizeof(dev), "/dev/%s", c.root_dev);
@@ -638,6 +716,12 @@ int main(int argc, char **argv)
                 snprintf(why, sizeof(why), "cannot mount %s (%s) on " NEWROOT ": %s", dev, fstype, strerror(errno));
                 pid1_emergency(why);
         }
+        /* /run goes into the new root now rather than at switch_root, so
+         * that what the first-boot modules put there (the units, bootcmd,
+         * this binary for the stages) lands on the tmpfs the system keeps. */
+        mkdir(NEWROOT "/run", 0755);
+        if (mount("/run", NEWROOT "/run", NULL, MS_MOVE, NULL) < 0)
+                pid1_log("cannot move /run into the root: %s", strerror(errno));
         run_tasks(&c);
         pid1_log("kiln-init: %s finished in %llu ms%s", c.new_instance ? "first boot" : "boot",
                  (unsigned long long)(pid1_now_ms() - t0), c.failed ? " (with failed tasks, see above)" : "");

@@ -40,6 +40,9 @@ CACHE=${KILN_CACHE:-$ROOT/.cache}
 # disk; grub2-common and the -bin packages have no postinst.  "firstboot" is
 # "boot" plus cloud-guest-utils (growpart), for tests/bench/firstboot.sh's
 # peer: the same first-boot work done the conventional way inside the guest.
+# "cloudinit" is "firstboot" plus cloud-init (which pulls python3) and
+# e2fsprogs (resize2fs for its resizefs), for tests/bench/userdata.sh's peer:
+# Debian's cloud-init applying user data from a NoCloud seed.
 FLAVOUR=${1:-}
 INCLUDE=linux-image-cloud-amd64,openssh-server
 NAME=debian-$SUITE
@@ -48,7 +51,8 @@ case $FLAVOUR in
 boot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
 bench) INCLUDE=$INCLUDE,systemd-sysv,grub-pc-bin,grub-efi-amd64-bin,grub2-common; NAME=debian-$SUITE-bench ;;
 firstboot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed,cloud-guest-utils; NAME=debian-$SUITE-firstboot ;;
-*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot', 'bench' or 'firstboot')" >&2; exit 2 ;;
+cloudinit) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed,cloud-guest-utils,cloud-init,e2fsprogs; NAME=debian-$SUITE-cloudinit ;;
+*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot', 'bench', 'firstboot' or 'cloudinit')" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$NAME.tar
 

@@ -32,6 +32,16 @@ echo "=== kernel: $(uname -r)"
 if [ -d /sys/firmware/efi ]; then echo "=== firmware: uefi"; else echo "=== firmware: bios"; fi
 echo "=== root: $(grep ' / ' /proc/mounts | head -1)"
 df -k / | tail -1 | while read -r fs size used avail pct mnt; do echo "=== root size: $size KiB"; done
+# Each disk: name, size, and the controller's serial and model (kiln run's
+# EBS volumes are NVMe serial vol..., instance store AWS...).
+for b in /sys/block/nvme* /sys/block/vd*; do
+	[ -e "$b/size" ] || continue
+	read -r sectors < "$b/size"
+	serial=-; model=-
+	[ -r "$b/device/serial" ] && read -r serial < "$b/device/serial"
+	[ -r "$b/device/model" ] && read -r model < "$b/device/model"
+	echo "=== block: ${b##*/} $((sectors / 2)) KiB serial $serial model $model"
+done
 echo "=== kiln demo: boot ok"
 sync
 poweroff -f

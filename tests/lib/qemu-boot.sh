@@ -2,20 +2,21 @@
 # Boots a disk image under QEMU (TCG here: nested KVM hangs) and waits for a
 # marker on the serial console.
 #   qemu-boot.sh [-f bios|uefi|secboot] [-d nvme|virtio] [-t SECONDS] [-m MARKER] [-l LOG]
-#                [-w] [-u UUID] [-k KERNEL -i INITRD -a APPEND] [-e] [-n HOSTFWD_PORT] IMAGE
+#                [-w] [-u UUID] [-k KERNEL -i INITRD -a APPEND] [-e] [-n HOSTFWD_PORT] [-s SEED] IMAGE
 #   -w  write to IMAGE (default: snapshot, the image is never modified)
 #   -u  SMBIOS system UUID (kiln-init's instance id without a datasource)
 #   -k/-i/-a  boot KERNEL and INITRD directly with APPEND (crash tests)
 #   -e  wait for QEMU to exit (power-off or reset) instead of killing it at MARKER
 #   -n  forward host port N to the guest's port 22 (user networking)
+#   -s  attach SEED (a NoCloud seed volume, `kiln seed`) as a virtio-blk disk, never modified
 # Exit 0 when MARKER was seen, 1 otherwise; the console log stays in LOG.
 set -uo pipefail
-fw=bios disk=nvme timeout=120 marker='=== kiln demo: boot ok' log= writable= uuid= kernel= initrd= append= wait_exit= fwd=
-while getopts f:d:t:m:l:wu:k:i:a:en: o; do
+fw=bios disk=nvme timeout=120 marker='=== kiln demo: boot ok' log= writable= uuid= kernel= initrd= append= wait_exit= fwd= seed=
+while getopts f:d:t:m:l:wu:k:i:a:en:s: o; do
 	case $o in
 	f) fw=$OPTARG ;; d) disk=$OPTARG ;; t) timeout=$OPTARG ;; m) marker=$OPTARG ;; l) log=$OPTARG ;;
 	w) writable=1 ;; u) uuid=$OPTARG ;; k) kernel=$OPTARG ;; i) initrd=$OPTARG ;; a) append=$OPTARG ;;
-	e) wait_exit=1 ;; n) fwd=$OPTARG ;;
+	e) wait_exit=1 ;; n) fwd=$OPTARG ;; s) seed=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -51,11 +52,15 @@ fi
 if [ -n "$fwd" ]; then
 	args+=(-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$fwd-:22" -device virtio-net-pci,netdev=n0)
 fi
+# With a seed disk beside it, the firmware must still boot the root disk.
+rootboot=
+[ -z "$seed" ] || rootboot=,bootindex=0
 case $disk in
-nvme) args+=(-device "nvme,drive=root,serial=vol0123456789abcdef0") ;;
-virtio) args+=(-device virtio-blk-pci,drive=root) ;;
+nvme) args+=(-device "nvme,drive=root,serial=vol0123456789abcdef0$rootboot") ;;
+virtio) args+=(-device "virtio-blk-pci,drive=root$rootboot") ;;
 *) echo "qemu-boot: unknown disk $disk" >&2; exit 2 ;;
 esac
+[ -z "$seed" ] || args+=(-drive "file=$seed,if=none,id=seed,format=raw,snapshot=on" -device virtio-blk-pci,drive=seed)
 : > "$log"
 qemu-system-x86_64 "${args[@]}" </dev/null >"$work/qemu.out" 2>&1 &
 pid=$!
