@@ -1,0 +1,134 @@
+#!/bin/bash
+# cloud-init-lite end to end, the EC2 way: a Debian 12 image built by kiln is
+# launched by `kiln run` as an m5d.large (an NVMe instance store beside the
+# root volume) with #cloud-config user data served by kiln's IMDS (IMDSv2).
+# kiln-init takes a DHCP lease in the initramfs, reads the IMDS, applies the
+# user data before switch_root and stages runcmd for kiln-userdata.service.
+# The test then logs in as the user the user data made, with the key it
+# gave, the host key checked against the console (kiln run --ssh), and looks:
+# the user, the file write_files wrote, runcmd's output in the log, the
+# hostname, the instance store formatted and mounted at /mnt, the default
+# user with the launch's key.  A second launch gets gzip'd MIME multipart
+# user data (a shell script and #cloud-config): the script and runcmd run
+# once, the guest reboots itself (power_state), bootcmd runs on both boots.
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$TEST_ROOT/tests/lib/debian-net.sh"
+need_cmd qemu-system-x86_64 qemu-img grub-mkimage ssh ssh-keygen tar gzip
+test_have_prereq KILN,PYTHON3,GRUB_BIOS || skip_all "needs kiln, python3 and grub-pc-bin"
+tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "needs GNU tar (tar -r)"
+tarball=$("$TEST_ROOT/tests/lib/fetch-debian-rootfs.sh" boot 2>fetch.err) ||
+	skip_all "cannot make the Debian rootfs: $(tail -n 1 fetch.err)"
+
+test_expect_success 'a Debian image with DHCP networking, and two SSH keys' '
+	debian_net_tarball "$tarball" debian.tar &&
+	"$KILN" build -q -r debian.tar -o debian.raw -s 1G &&
+	sha256sum debian.raw >image.sum &&
+	ssh-keygen -q -t ed25519 -N "" -C launch-key -f launch &&
+	ssh-keygen -q -t ed25519 -N "" -C alice-key -f alice
+'
+
+test_expect_success 'user data: a user with a key, a file, runcmd, hostname' '
+	cat >user-data <<-EOF
+	#cloud-config
+	hostname: kiln-t0900
+	users:
+	  - default
+	  - name: alice
+	    gecos: Alice Example
+	    groups: [adm, staff]
+	    shell: /bin/bash
+	    sudo: ALL=(ALL) NOPASSWD:ALL
+	    ssh_authorized_keys:
+	      - $(cat alice.pub)
+	write_files:
+	  - path: /etc/kiln-t0900/greeting
+	    content: |
+	      hello from the user data
+	    owner: alice:adm
+	    permissions: "0640"
+	runcmd:
+	  - echo "runcmd ran as \$(id -un) on \$(hostname)"
+	  - [ sh, -c, "echo runcmd-list-form > /var/tmp/runcmd-list" ]
+	unknown_key_one: 1
+	EOF
+	"$KILN" user-data check user-data >check.out &&
+	cat check.out &&
+	grep -q unknown_key_one check.out
+'
+
+test_expect_success 'kiln run: alice logs in with her key; what the user data asked for is there' '
+	"$KILN" run debian.raw --instance-type m5d.large --user-data user-data --key-name launch.pub \
+		--user alice --ssh --console-log console1.log --timeout 600 -- sh -ec "
+			id alice; getent passwd alice
+			stat -c \"%U:%G %a\" /etc/kiln-t0900/greeting; cat /etc/kiln-t0900/greeting
+			hostname
+			cat /var/tmp/runcmd-list
+			sudo -n true 2>/dev/null && echo sudo-ok || echo no-sudo-binary
+			findmnt -n -o SOURCE,FSTYPE /mnt || echo mnt-not-mounted
+			cat /home/admin/.ssh/authorized_keys
+			cat /var/log/kiln-userdata.log
+		" >guest1.out 2>ssh1.err ||
+		{ cat ssh1.err; tail -n 60 console1.log | tr -d "\r"; false; } &&
+	cat guest1.out &&
+	grep -Eq "^uid=[0-9]+\(alice\) gid=[0-9]+\(alice\) groups=.*\(adm\).*\(staff\)" guest1.out &&
+	grep -q "^alice:x:[0-9]*:[0-9]*:Alice Example:/home/alice:/bin/bash\$" guest1.out &&
+	grep -q "^alice:adm 640\$" guest1.out &&
+	grep -q "^hello from the user data\$" guest1.out &&
+	grep -q "^kiln-t0900\$" guest1.out &&
+	grep -q "^runcmd-list-form\$" guest1.out &&
+	grep -q "runcmd ran as root on kiln-t0900" guest1.out &&
+	grep -Eq "^/dev/nvme[0-9]+n1 ext4\$" guest1.out &&
+	grep -qF "$(cut -d" " -f1-2 launch.pub)" guest1.out
+'
+
+test_expect_success 'the console told what happened, unsupported keys by name' '
+	tr -d "\r" <console1.log >c1 &&
+	grep -E "^(datasource|task |users:|write_files:|hostname:|mounts:|#cloud-config)" c1 &&
+	grep -q "^datasource: ec2 " c1 &&
+	grep -q "^#cloud-config: unsupported keys, ignored: unknown_key_one\$" c1 &&
+	grep -q "^task userdata: ok" c1
+'
+
+test_expect_success 'gzip, MIME multipart: a script and #cloud-config' '
+	"$PY" - <<-\EOF &&
+	import gzip
+	from email.mime.multipart import MIMEMultipart
+	from email.mime.text import MIMEText
+	m = MIMEMultipart()
+	script = MIMEText("#!/bin/sh\necho \"=== t0900 script part ran\" >/dev/console\n", "x-shellscript")
+	script.add_header("Content-Disposition", "attachment", filename="hello.sh")
+	m.attach(script)
+	cc = """#cloud-config
+	bootcmd:
+	  - echo "=== t0900 bootcmd boot $(cat /proc/sys/kernel/random/boot_id)" >/dev/console
+	  - "if [ -e /var/lib/t0900-rebooted ]; then (sleep 5; systemctl poweroff) & else touch /var/lib/t0900-rebooted; fi"
+	runcmd:
+	  - echo "=== t0900 runcmd ran" >/dev/console
+	power_state:
+	  mode: reboot
+	  message: t0900 rebooting once
+	"""
+	m.attach(MIMEText(cc.replace("\n\t", "\n"), "cloud-config"))
+	open("mime.gz", "wb").write(gzip.compress(m.as_bytes()))
+	EOF
+	"$KILN" user-data check mime.gz >check2.out &&
+	cat check2.out
+'
+
+test_expect_success 'kiln run: the script and runcmd ran once, bootcmd on both boots, the guest rebooted once' '
+	"$KILN" run debian.raw --user-data mime.gz --console-log console2.log --timeout 600 >run2.out 2>&1 ||
+		{ cat run2.out; tail -n 60 console2.log | tr -d "\r"; false; } &&
+	tr -d "\r" <console2.log >c2 &&
+	grep "=== t0900" c2 &&
+	[ "$(grep -c "^=== t0900 script part ran" c2)" = 1 ] &&
+	[ "$(grep -c "^=== t0900 runcmd ran" c2)" = 1 ] &&
+	[ "$(grep -c "^=== t0900 bootcmd boot" c2)" = 2 ] &&
+	[ "$(grep "^=== t0900 bootcmd boot" c2 | sort -u | wc -l)" = 2 ] &&
+	[ "$(grep -c "^instance i-[0-9a-f]* (seen before)" c2)" = 1 ]
+'
+
+test_expect_success 'the image itself is unchanged' '
+	sha256sum -c image.sum
+'
+
+test_done
