@@ -147,6 +147,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/kiln
 	install -m 0755 $(KILN_INIT) $(DESTDIR)$(PREFIX)/lib/kiln/kiln-init
 	install -m 0644 docs/kiln.1 $(DESTDIR)$(PREFIX)/share/man/man1/kiln.1
+	install -m 0644 docs/kiln-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/kiln-run.1
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 docs/kiln-init.8 $(DESTDIR)$(PREFIX)/share/man/man8/kiln-init.8
 

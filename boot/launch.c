@@ -58,6 +58,7 @@ static int json_parse_text(const char *what, const char *buf, size_t len, json_o
         tok = json_tokener_new_ex(16);
         if (!tok)
                 return kiln_errorf(-ENOMEM, "out of memory");
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         o = json_tokener_parse_ex(tok, buf, (int)len);
         e = json_tokener_get_error(tok);
         end = json_tokener_get_parse_end(tok);

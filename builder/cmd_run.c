@@ -126,7 +126,7 @@ struct instance {
         int64_t t0;
         int console_fd, log_fd;
         FILE *term;                     /* where the console streams, or NULL */
-        bool ready, ssh_up, exited, timed_out, interrupted;
+        bool ready, ssh_up, timed_out, interrupted, stopping;
         int64_t ready_ms, ssh_ms;
         int ssh_status;                 /* -1: not run */
         char line[4096];
@@ -170,8 +170,9 @@ static void console_bytes(struct instance *in, const char *buf, size_t len)
         }
 }
 
-/* Read what QEMU wrote; false once its stdout is closed (QEMU ended). */
-static bool pump(struct instance *in, int timeout_ms)
+/* Read what QEMU wrote: 1 when something was read, 0 when nothing came
+ * within timeout_ms, -1 once its stdout is closed (QEMU ended). */
+static int pump(struct instance *in, int timeout_ms)
 {
         struct pollfd p[3];
         int n = 0, io = -1, ie = -1, ip = -1;
@@ -190,9 +191,9 @@ static bool pump(struct instance *in, int timeout_ms)
                 ip = n++;
         }
         if (n == 0)
-                return false;
+                return -1;
         if (poll(p, (nfds_t)n, timeout_ms) <= 0)
-                return in->qemu.out_fd >= 0;
+                return in->qemu.out_fd >= 0 ? 0 : -1;
         if (io >= 0 && p[io].revents) {
                 ssize_t r = read(in->qemu.out_fd, buf, sizeof(buf));
                 if (r > 0) {
@@ -205,8 +206,10 @@ static bool pump(struct instance *in, int timeout_ms)
         if (ie >= 0 && p[ie].revents) {
                 ssize_t r = read(in->qemu.err_fd, buf, sizeof(buf));
                 if (r > 0) {
-                        /* QEMU's own complaints: shown, and kept with the console. */
-                        fwrite(buf, 1, (size_t)r, stderr);
+                        /* QEMU's own complaints: shown (not while kiln stops it),
+                         * and kept with the console. */
+                        if (!in->stopping)
+                                fwrite(buf, 1, (size_t)r, stderr);
                         write_all(in->console_fd, buf, (size_t)r);
                 } else if (r == 0 || errno != EINTR) {
                         close(in->qemu.err_fd);
@@ -223,7 +226,7 @@ static bool pump(struct instance *in, int timeout_ms)
                 in->probe_fd = -1;
                 in->probe_at = now_ms() + 2000;
         }
-        return in->qemu.out_fd >= 0;
+        return in->qemu.out_fd >= 0 ? 1 : -1;
 }
 
 /* Connect to the forwarded SSH port; QEMU accepts at once and relays the
@@ -278,15 +281,14 @@ static void stop_instance(struct instance *in, int grace_ms)
 {
         if (in->qemu.pid <= 0)
                 return;
+        in->stopping = true;
         if (grace_ms > 0 && monitor_command(in->run.monitor, "system_powerdown") == 0) {
                 int64_t end = now_ms() + grace_ms;
-                while (now_ms() < end && pump(in, 200) && !got_signal)
-                        ;
-                while (pump(in, 0))
+                while (now_ms() < end && pump(in, 200) >= 0 && !got_signal)
                         ;
         }
         kiln_proc_terminate(&in->qemu, TERM_GRACE_MS);
-        while (pump(in, 0))
+        while (pump(in, 0) > 0)
                 ;
 }
 
@@ -491,7 +493,7 @@ static int ssh_session(struct ctx *x, struct instance *in, int64_t deadline)
                         return -ECONNREFUSED;
                 }
                 int64_t wait = now_ms() + 3000;
-                while (now_ms() < wait && pump(in, 200))
+                while (now_ms() < wait && pump(in, 200) >= 0)
                         ;
         }
         in->term = NULL; /* the terminal is the session's now */
@@ -551,7 +553,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         }
         if (!o->quiet && !o->console_log)
                 in.term = (o->ssh || o->json) ? stderr : stdout;
-        if (!o->json)
+        if (!o->json && !o->quiet)
                 fprintf(stderr, "kiln: launching %s (%s, %s, %u vCPU, %u MiB, %s) from '%s'; ssh port %d\n",
                         in.plan.instance_id, in.plan.type->name,
                         in.plan.firmware == KILN_BOOT_UEFI ? "uefi" : "legacy-bios", in.plan.type->vcpus,
@@ -566,7 +568,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         in.probe_at = in.t0 + 3000;
         bool alive = true;
         while (alive) {
-                alive = pump(&in, 200);
+                alive = pump(&in, 200) >= 0;
                 if (got_signal) {
                         in.interrupted = true;
                         break;
@@ -578,7 +580,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                 if (!in.ready && (in.con.ready_ms >= 0 || in.ssh_up)) {
                         in.ready = true;
                         in.ready_ms = in.con.ready_ms >= 0 ? in.con.ready_ms : in.ssh_ms;
-                        if (!o->json)
+                        if (!o->json && !o->quiet)
                                 print_summary(&in, stderr);
                 }
                 if (o->ssh && in.ssh_up) {
@@ -594,14 +596,11 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                 if (o->ssh || !in.ready)
                         probe_ssh(&in);
         }
-        if (in.qemu.pid > 0) {
-                if (in.interrupted)
-                        stop_instance(&in, 0);
-                else
-                        stop_instance(&in, POWERDOWN_GRACE_MS);
-        }
+        /* A guest that is up gets the power button; one still booting is stopped. */
+        if (in.qemu.pid > 0)
+                stop_instance(&in, in.interrupted || !in.ready ? 0 : POWERDOWN_GRACE_MS);
         kiln_proc_wait(&in.qemu, -1);
-        while (pump(&in, 0))
+        while (pump(&in, 0) > 0)
                 ;
         if (in.line_len)
                 kiln_console_line(&in.con, in.line, in.line_len, now_ms() - in.t0);

@@ -94,13 +94,19 @@ static size_t strv_len(char *const *v)
         return n;
 }
 
+#define LIST_MAX 16 /* entries shown of one list */
+
 static void put_list(char *const *v, const char *sep)
 {
-        for (size_t i = 0; v && v[i]; i++) {
+        size_t i;
+
+        for (i = 0; v && v[i] && i < LIST_MAX; i++) {
                 if (i)
                         fputs(sep, stdout);
                 put_text(v[i]);
         }
+        if (v && v[i])
+                printf("%s... (%zu in all)", sep, strv_len(v));
 }
 
 static const char *what_part_does(const struct kiln_ud_part *p)
@@ -195,15 +201,17 @@ static void put_cloud_config(const struct kiln_cloud_config *cc)
                 printf("  users: %zu", cc->n_users);
                 if (cc->n_users == 0)
                         fputs(" (none: not even the default user)", stdout);
-                for (size_t i = 0; i < cc->n_users; i++) {
+                for (size_t i = 0; i < cc->n_users && i < LIST_MAX; i++) {
                         fputs(i ? "; " : " (", stdout);
                         put_user(&cc->users[i]);
                 }
+                if (cc->n_users > LIST_MAX)
+                        fputs("; ...", stdout);
                 puts(cc->n_users ? ")" : "");
         }
         if (cc->n_groups) {
                 printf("  groups: %zu (", cc->n_groups);
-                for (size_t i = 0; i < cc->n_groups; i++) {
+                for (size_t i = 0; i < cc->n_groups && i < LIST_MAX; i++) {
                         if (i)
                                 fputs("; ", stdout);
                         put_text(cc->groups[i].name);
@@ -212,7 +220,7 @@ static void put_cloud_config(const struct kiln_cloud_config *cc)
                                 put_list(cc->groups[i].members, ", ");
                         }
                 }
-                puts(")");
+                puts(cc->n_groups > LIST_MAX ? "; ...)" : ")");
         }
         if (cc->ssh_authorized_keys) {
                 size_t n = strv_len(cc->ssh_authorized_keys);
@@ -273,6 +281,10 @@ static void put_cloud_config(const struct kiln_cloud_config *cc)
                         put_text(cc->mounts[i].field[0] ? cc->mounts[i].field[0] : "?");
                         fputs(" -> ", stdout);
                         put_text(cc->mounts[i].field[1] ? cc->mounts[i].field[1] : "(removed)");
+                        if (i + 1 == LIST_MAX && cc->n_mounts > LIST_MAX) {
+                                fputs("; ...", stdout);
+                                break;
+                        }
                 }
                 puts(cc->n_mounts ? ")" : "");
         }

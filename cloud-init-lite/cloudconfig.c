@@ -35,6 +35,7 @@
 #define MAX_SCALAR (KILN_CC_MAX_BYTES)
 #define MAX_WORK (1u << 20)            /* nodes visited by the schema walk */
 #define MAX_COPIED (64u << 20)          /* bytes of strings copied out */
+#define MAX_COMPARED (64u << 20)        /* key comparisons while merging mappings */
 #define MAX_MERGE_DEPTH 8               /* "<<" inside merged mappings */
 #define PATH_SIZE 192
 #define SHOW_BYTES 40
@@ -496,7 +497,8 @@ static bool int_of(const struct ynode *v, long long *ret)
 struct ctx {
         const char *name;
         struct kiln_cloud_config *cc;
-        size_t work, copied;
+        size_t work, copied, compared;
+        size_t n_warnings, warnings_cap; /* of cc->warnings */
 };
 
 static int path_error(const char *name, const struct ynode *v, const char *path, const char *fmt, ...)
@@ -607,12 +609,23 @@ static int add_warning(struct ctx *c, const char *fmt, ...)
         va_end(ap);
         if (r < 0)
                 return oom(c);
-        if (strv_len(c->cc->warnings) >= KILN_CC_MAX_ITEMS) {
+        if (c->n_warnings >= KILN_CC_MAX_ITEMS) {
                 free(s);
                 return 0;
         }
-        if (strv_push(&c->cc->warnings, s) < 0)
-                return oom(c);
+        if (c->n_warnings + 1 >= c->warnings_cap) {
+                size_t cap = c->warnings_cap ? c->warnings_cap * 2 : 16;
+                char **v = realloc(c->cc->warnings, cap * sizeof(*v));
+
+                if (!v) {
+                        free(s);
+                        return oom(c);
+                }
+                c->cc->warnings = v;
+                c->warnings_cap = cap;
+        }
+        c->cc->warnings[c->n_warnings++] = s;
+        c->cc->warnings[c->n_warnings] = NULL;
         return 0;
 }
 
@@ -639,6 +652,10 @@ static void entries_free(struct entries *es)
 static int entries_add(struct ctx *c, struct entries *es, const struct ynode *k, const struct ynode *v,
                        bool replace, const char *path)
 {
+        /* Merges of aliased mappings could make this quadratic walk long. */
+        c->compared += es->n;
+        if (c->compared > MAX_COMPARED)
+                return errorf_line(c->name, k->line, "too many keys merged with '<<' (aliases used over and over?)");
         for (size_t i = 0; i < es->n; i++)
                 if (!strcmp(es->e[i].key, k->str)) {
                         if (replace)
@@ -779,21 +796,15 @@ static int get_strv(struct ctx *c, const struct ynode *v, const char *path, bool
                         return oom(c);
         } else if (v->type == YNODE_SEQUENCE) {
                 /* An empty list is a list: keep a non-NULL array. */
-                out = calloc(1, sizeof(*out));
+                out = calloc(v->n_items + 1, sizeof(*out));
                 if (!out)
                         return oom(c);
                 for (size_t i = 0; i < v->n_items; i++) {
-                        char *s = NULL;
-
                         indexpath(p, path, i);
-                        r = get_string(c, v->items[i], p, &s);
+                        r = get_string(c, v->items[i], p, &out[i]);
                         if (r < 0) {
                                 strv_free(out);
                                 return r;
-                        }
-                        if (strv_push(&out, s) < 0) {
-                                strv_free(out);
-                                return oom(c);
                         }
                 }
         } else {
@@ -815,10 +826,16 @@ static int get_csv(struct ctx *c, const struct ynode *v, const char *path, char 
                 _cleanup_free_ char *s = NULL;
                 char *save = NULL;
 
+                size_t n = 0, commas = 0;
+
                 r = get_string(c, v, path, &s);
                 if (r < 0)
                         return r;
-                out = calloc(1, sizeof(*out));
+                for (const char *q = s; *q; q++)
+                        commas += *q == ',';
+                if (commas >= KILN_CC_MAX_ITEMS)
+                        return fail(c, v, path, "more than %d entries", KILN_CC_MAX_ITEMS);
+                out = calloc(commas + 2, sizeof(*out));
                 if (!out)
                         return oom(c);
                 for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -831,11 +848,13 @@ static int get_csv(struct ctx *c, const struct ynode *v, const char *path, char 
                                 *--e = 0;
                         if (!*t)
                                 continue;
-                        if (strv_len(out) >= KILN_CC_MAX_ITEMS) {
+                        r = charge(c, v, 0);
+                        if (r < 0) {
                                 strv_free(out);
-                                return fail(c, v, path, "more than %d entries", KILN_CC_MAX_ITEMS);
+                                return r;
                         }
-                        if (strv_push(&out, strdup(t)) < 0) {
+                        out[n] = strdup(t);
+                        if (!out[n++]) {
                                 strv_free(out);
                                 return oom(c);
                         }
@@ -851,9 +870,9 @@ static int get_csv(struct ctx *c, const struct ynode *v, const char *path, char 
                 r = get_entries(c, v, path, &es);
                 if (r < 0)
                         return r;
-                out = calloc(1, sizeof(*out));
+                out = calloc(es.n + 1, sizeof(*out));
                 for (size_t i = 0; out && i < es.n; i++)
-                        if (strv_push(&out, strdup(es.e[i].key)) < 0) {
+                        if (!(out[i] = strdup(es.e[i].key))) {
                                 strv_free(out);
                                 out = NULL;
                         }
@@ -1957,12 +1976,47 @@ static bool strv_contains(char *const *v, const char *s)
         return false;
 }
 
+/* Move the strings of *from to the end of *to (without duplicates when
+ * unique), at most KILN_CC_MAX_ITEMS in all; *from is emptied. */
+static int strv_join(char ***to, char ***from, bool unique)
+{
+        size_t nt = strv_len(*to), nf = strv_len(*from);
+        char **v;
+
+        if (nf == 0)
+                goto out;
+        v = realloc(*to, (nt + nf + 1) * sizeof(*v));
+        if (!v) {
+                strv_free(*from);
+                *from = NULL;
+                return -ENOMEM;
+        }
+        *to = v;
+        v[nt] = NULL;
+        for (size_t i = 0; i < nf; i++) {
+                char *s = (*from)[i];
+
+                if (nt >= KILN_CC_MAX_ITEMS || (unique && strv_contains(v, s)))
+                        free(s);
+                else {
+                        v[nt++] = s;
+                        v[nt] = NULL;
+                }
+        }
+        v[nt] = NULL;
+out:
+        free(*from);
+        *from = NULL;
+        return 0;
+}
+
 int kiln_cloud_config_parse(struct kiln_cloud_config *cc, const char *name, const void *buf, size_t len)
 {
         struct loader l = { .name = name ? name : "cloud-config", .buf = buf, .len = len };
         struct kiln_cloud_config tmp;
         struct ctx c = { .name = l.name, .cc = &tmp };
         bool present[N_KEYS] = { false };
+        size_t n_unsupported = 0;
         struct entries es = { 0 };
         int r;
 
@@ -1990,9 +2044,12 @@ int kiln_cloud_config_parse(struct kiln_cloud_config *cc, const char *name, cons
                         if (!strcmp(es.e[i].key, key_names[k]))
                                 break;
                 if (k == N_KEYS) {
-                        if (!strv_contains(tmp.unsupported, es.e[i].key) &&
-                            strv_len(tmp.unsupported) < KILN_CC_MAX_ITEMS &&
-                            strv_push(&tmp.unsupported, strdup(es.e[i].key)) < 0) {
+                        /* Keys are unique after get_entries(). */
+                        if (!tmp.unsupported && !(tmp.unsupported = calloc(es.n + 1, sizeof(char *)))) {
+                                r = oom(&c);
+                                goto out;
+                        }
+                        if (!(tmp.unsupported[n_unsupported++] = strdup(es.e[i].key))) {
                                 r = oom(&c);
                                 goto out;
                         }
@@ -2007,27 +2064,12 @@ int kiln_cloud_config_parse(struct kiln_cloud_config *cc, const char *name, cons
         for (enum key k = 0; k < N_KEYS; k++)
                 if (present[k])
                         move_key(cc, &tmp, k);
-        /* The lists join cc's (strv_push frees what it cannot keep). */
-        for (size_t i = 0; tmp.unsupported && tmp.unsupported[i]; i++) {
-                char *u = tmp.unsupported[i];
-
-                if (strv_contains(cc->unsupported, u) || strv_len(cc->unsupported) >= KILN_CC_MAX_ITEMS)
-                        free(u);
-                else if (strv_push(&cc->unsupported, u) < 0)
-                        r = oom(&c);
-        }
-        free(tmp.unsupported);
-        tmp.unsupported = NULL;
-        for (size_t i = 0; tmp.warnings && tmp.warnings[i]; i++) {
-                char *w = tmp.warnings[i];
-
-                if (strv_len(cc->warnings) >= KILN_CC_MAX_ITEMS)
-                        free(w);
-                else if (strv_push(&cc->warnings, w) < 0)
-                        r = oom(&c);
-        }
-        free(tmp.warnings);
-        tmp.warnings = NULL;
+        /* The lists join cc's, within the limit. */
+        r = strv_join(&cc->unsupported, &tmp.unsupported, true);
+        if (r >= 0)
+                r = strv_join(&cc->warnings, &tmp.warnings, false);
+        if (r < 0)
+                r = oom(&c);
 out:
         entries_free(&es);
         loader_free(&l);

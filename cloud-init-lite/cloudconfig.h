@@ -8,6 +8,11 @@
  *
  * Strings are NUL-terminated and owned by the struct; string lists are
  * NULL-terminated arrays (NULL itself when the key is absent).
+ *
+ * YAML is read as cloud-init's PyYAML reads it: YAML 1.1 scalars (plain
+ * 0644 is octal, yes/no are booleans), anchors and aliases (resolved; an
+ * alias inside the node it names is refused, and a document that aliases
+ * its way past a work budget fails), "<<" merge keys, !!binary.
  */
 #ifndef KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H
 #define KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H

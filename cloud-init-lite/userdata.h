@@ -30,7 +30,8 @@ enum kiln_ud_type {
 struct kiln_ud_part {
         enum kiln_ud_type type;
         char *content_type;    /* as declared or detected, e.g. "text/x-shellscript" */
-        char *filename;        /* MIME filename= or NULL; scripts get "part-NNN" when NULL */
+        char *filename;        /* MIME filename= (or name=) or NULL; scripts and boothooks
+                                * get "part-NNN", NNN the part's number, as in cloud-init */
         uint8_t *data;         /* decoded payload, NUL-terminated (not counted in len) */
         size_t len;
 };
