@@ -181,36 +181,53 @@ int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
 {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        uint8_t *buf;
-        size_t got = 0;
+        uint8_t *buf = NULL;
+        size_t got = 0, cap;
         int r = 0;
 
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0) {
+        if (fstat(fd, &st) < 0)
                 r = -errno;
-        } else if (!S_ISREG(st.st_mode)) {
+        else if (!S_ISREG(st.st_mode))
                 r = -EINVAL;
-        } else if ((uint64_t)st.st_size > max) {
-                r = -EFBIG;
-        }
         if (r < 0) {
                 close(fd);
                 return r;
         }
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        /* Read to EOF: sysfs and procfs files claim a size (4096, 0) that
+         * has nothing to do with what they hold. */
+        cap = MIN((size_t)st.st_size, max);
+        buf = malloc(cap + 1);
+        if (!buf)
+                r = -ENOMEM;
+        while (r == 0) {
+                if (got == cap) {
+                        if (cap == max) {
+                                /* Full: anything more is too much. */
+                                uint8_t probe;
+                                ssize_t n = read(fd, &probe, 1);
+                                if (n < 0 && errno == EINTR)
+                                        continue;
+                                r = n < 0 ? -errno : n > 0 ? -EFBIG : 0;
+                                break;
+                        }
+                        size_t ncap = MIN(MAX(cap * 2, (size_t)4096), max);
+                        uint8_t *nb = realloc(buf, ncap + 1);
+                        if (!nb) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = nb;
+                        cap = ncap;
+                }
+                ssize_t n = read(fd, buf + got, cap - got);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : -EIO; /* shrank while read */
+                if (n < 0)
+                        r = -errno;
+                if (n <= 0)
                         break;
-                }
                 got += (size_t)n;
         }
         close(fd);

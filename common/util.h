@@ -55,7 +55,8 @@ static inline void put_le64(uint8_t *p, uint64_t v)
 }
 
 /* Read a whole regular file (at most max bytes) into a NUL-terminated
- * buffer.  -errno; -EFBIG when larger than max, -EINVAL if not a file. */
+ * buffer, to EOF whatever st_size says (sysfs, procfs).  -errno; -EFBIG
+ * when larger than max, -EINVAL if not a file. */
 int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
 
 /*
