@@ -301,6 +301,7 @@ void kiln_image_free(struct kiln_image *img)
         free(img->name);
         free(img->root_device);
         free(img->imds_support);
+        free(img->default_user);
         kiln_bdm_list_free(&img->bdm);
         *img = (struct kiln_image){ 0 };
 }
@@ -393,6 +394,10 @@ int kiln_image_parse(const char *path, const char *json, size_t len, const char 
                             json_object_get_string_len(f) == 64)
                                 memcpy(img.sha256, json_object_get_string(f), 65);
                 }
+                if (json_object_object_get_ex(ktop, "cloud_init_lite", &im) && json_object_is_type(im, json_type_object) &&
+                    json_object_object_get_ex(im, "default_user", &f) &&
+                    (r = json_want_string(kwhat, "cloud_init_lite.default_user", f, &img.default_user)) < 0)
+                        goto fail;
         }
         *ret = img;
         return 0;
@@ -907,7 +912,10 @@ int kiln_launch_qemu_argv(const struct kiln_launch *l, const struct kiln_qemu_en
         arg(&a, "-smbios");
         arg(&a, "type=0,vendor=Amazon EC2,version=1.0");
         arg(&a, "-smbios");
-        arg(&a, "type=1,manufacturer=Amazon EC2,product=%s,uuid=%s", tname ? tname : "", l->uuid);
+        /* With a seed, the serial number says so, cloud-init's SMBIOS
+         * convention: the guest waits for the seed instead of asking the IMDS. */
+        arg(&a, "type=1,manufacturer=Amazon EC2,product=%s,uuid=%s%s", tname ? tname : "", l->uuid,
+            env->seed ? ",serial=ds=nocloud" : "");
         arg(&a, "-smbios");
         arg(&a, "type=2,manufacturer=Amazon EC2,asset=%s", l->instance_id);
         arg(&a, "-smbios");

@@ -67,6 +67,7 @@ struct kiln_image {
         char *imds_support;             /* "v2.0" or NULL */
         uint64_t size;                  /* bytes of the raw image */
         char sha256[65];                /* from IMAGE.kiln.json, or "" */
+        char *default_user;             /* from IMAGE.kiln.json (cloud-init-lite), or NULL */
 };
 
 /* Pure: both JSON texts (kjson may be NULL) and the image's size. */

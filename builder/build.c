@@ -308,6 +308,7 @@ static int add_cloud_cfg(struct build *b)
         fputs("    shell: ", f);
         yaml_quoted(f, shell);
         fputs("\n    lock_passwd: true\n", f);
+        snprintf(b->res.default_user, sizeof(b->res.default_user), "%s", u->name ? u->name : "admin");
         if (fclose(f) != 0)
                 return -ENOMEM;
         r = kiln_tree_put_file(b->t, "etc/kiln/cloud.cfg", 0644, text, len, b->when, NULL);

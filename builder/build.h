@@ -63,6 +63,7 @@ struct kiln_build_result {
         size_t initrd_modules;     /* modules inside */
         char initrd_note[512];     /* built-in / missing modules, one line */
         char digest[65];           /* sha256 of the image, hex */
+        char default_user[33];     /* in /etc/kiln/cloud.cfg; "" when kiln's initramfs is not used */
 };
 
 /* On failure nothing is left at output (nor any temporary). */

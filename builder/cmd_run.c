@@ -71,14 +71,14 @@ static void usage_run(FILE *f)
               "                [--block-device-mapping JSON|@FILE] [--boot-mode MODE] [--count N]\n"
               "                [--console-log FILE] [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
               "                [--seed SEED_IMG] [--volume-dir DIR] [--user USER] [--keep] [--json] [-q|--quiet]\n"
-              "                [--ssh [-- COMMAND...]]\n"
+              "                [--ssh [-i PRIVATE_KEY] [-- COMMAND...]]\n"
               "launches IMAGE under QEMU like an EC2 instance; man kiln-run has the details\n",
               f);
 }
 
 struct opts {
         const char *image, *type, *user_data, *key_name, *bdm, *boot_mode, *console_log, *accel, *seed,
-                *vol_dir, *user;
+                *vol_dir, *user, *identity;
         unsigned count, timeout;
         bool ssh, keep, json, quiet;
         char **cmd;
@@ -392,6 +392,13 @@ static int write_text(const char *path, const char *text)
         return 0;
 }
 
+/* --user, else the image's default user (cloud-init-lite makes it and gives
+ * it the launch key), else root. */
+static const char *ssh_user(const struct ctx *x)
+{
+        return x->o->user ? x->o->user : x->img.default_user ? x->img.default_user : "root";
+}
+
 /* ssh with the console's host keys only; probe=true runs `true` quietly. */
 static int run_ssh(struct ctx *x, struct instance *in, const char *known_hosts, bool probe, char *err,
                    size_t errlen)
@@ -404,7 +411,7 @@ static int run_ssh(struct ctx *x, struct instance *in, const char *known_hosts, 
 
         snprintf(port, sizeof(port), "%d", in->run.ssh_port);
         snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", known_hosts);
-        snprintf(dest, sizeof(dest), "%s@127.0.0.1", o->user ? o->user : "root");
+        snprintf(dest, sizeof(dest), "%s@127.0.0.1", ssh_user(x));
         argv[n++] = "/usr/bin/ssh";
         argv[n++] = "-F";
         argv[n++] = "/dev/null";
@@ -489,7 +496,7 @@ static int ssh_session(struct ctx *x, struct instance *in, int64_t deadline)
                 if (got_signal || now_ms() >= deadline || in->qemu.out_fd < 0) {
                         err[strcspn(err, "\n")] = 0;
                         run_fail("%s: cannot log in over ssh as %s on port %d: %s", in->plan.instance_id,
-                                 x->o->user ? x->o->user : "root", in->run.ssh_port, err[0] ? err : "no answer");
+                                 ssh_user(x), in->run.ssh_port, err[0] ? err : "no answer");
                         return -ECONNREFUSED;
                 }
                 int64_t wait = now_ms() + 3000;
@@ -701,7 +708,17 @@ static int load_inputs(struct ctx *x)
                 if (!x->private_key)
                         return -ENOMEM;
         }
-        if (o->ssh) {
+        if (o->ssh && o->identity) {
+                /* Log in as a user the user data made, with that user's key. */
+                free(x->private_key);
+                x->private_key = strdup(o->identity);
+                if (!x->private_key)
+                        return -ENOMEM;
+                if (access(x->private_key, R_OK) < 0) {
+                        run_fail("--identity: cannot read the private key '%s': %s", x->private_key, strerror(errno));
+                        return -ENOENT;
+                }
+        } else if (o->ssh) {
                 if (!o->key_name) {
                         run_fail("--ssh needs --key-name PUBKEY_FILE (its private key beside it, without .pub)");
                         return -EINVAL;
@@ -769,6 +786,7 @@ int cmd_run(int argc, char **argv)
                 { "seed", required_argument, NULL, O_SEED },
                 { "volume-dir", required_argument, NULL, O_VOLDIR },
                 { "user", required_argument, NULL, O_USER },
+                { "identity", required_argument, NULL, 'i' },
                 { "ssh", no_argument, NULL, O_SSH },
                 { "keep", no_argument, NULL, O_KEEP },
                 { "json", no_argument, NULL, O_JSON },
@@ -791,7 +809,7 @@ int cmd_run(int argc, char **argv)
                 o.n_cmd = argc - dash - 1;
         }
         optind = 1;
-        while ((c = getopt_long(dash, argv, "t:qh", longopts, NULL)) != -1) {
+        while ((c = getopt_long(dash, argv, "t:i:qh", longopts, NULL)) != -1) {
                 switch (c) {
                 case 't': o.type = optarg; break;
                 case O_USER_DATA: o.user_data = optarg; break;
@@ -811,6 +829,7 @@ int cmd_run(int argc, char **argv)
                 case O_SEED: o.seed = optarg; break;
                 case O_VOLDIR: o.vol_dir = optarg; break;
                 case O_USER: o.user = optarg; break;
+                case 'i': o.identity = optarg; break;
                 case O_SSH: o.ssh = true; break;
                 case O_KEEP: o.keep = true; break;
                 case O_JSON: o.json = true; break;
@@ -826,6 +845,10 @@ int cmd_run(int argc, char **argv)
                 return 2;
         }
         o.image = argv[optind];
+        if (o.identity && !o.ssh) {
+                run_fail("run: --identity is for --ssh");
+                return 2;
+        }
         if (o.n_cmd > 0 && !o.ssh) {
                 run_fail("run: a command after -- needs --ssh");
                 return 2;

@@ -169,6 +169,12 @@ int kiln_metadata_kiln(const struct kiln_build_opts *o, const struct kiln_build_
                 kiln_json_string(&j, "cmdline", o->kernel_cmdline ? o->kernel_cmdline : "");
                 kiln_json_end_object(&j);
         }
+        if (r->default_user[0]) {
+                /* What `kiln run --ssh` logs in as, and what people should. */
+                kiln_json_begin_object(&j, "cloud_init_lite");
+                kiln_json_string(&j, "default_user", r->default_user);
+                kiln_json_end_object(&j);
+        }
         if (r->grub_bios[0] || r->grub_efi[0]) {
                 kiln_json_begin_object(&j, "grub");
                 if (r->grub_bios[0])

@@ -1088,6 +1088,11 @@ int kiln_stage_run(const char *stage, const struct kiln_stage_opts *opts)
                 if (fd >= 0)
                         close(fd);
                 r.logfd = root_open(r.rootfd, "var/log/kiln-userdata.log", O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640);
+                /* Readable by group adm, as Debian keeps cloud-init's logs
+                 * (syslog_fix_perms), so admins read it without root. */
+                unsigned adm;
+                if (r.logfd >= 0 && kiln_root_getgrnam(r.rootfd, "adm", &adm) >= 0 && fchown(r.logfd, 0, adm) < 0)
+                        say(&r, "cannot give the log to group adm: %s", strerror(errno));
         }
         log = strdup(opts->log ? opts->log : "/var/log/kiln-userdata.log");
         if (opts->console)
