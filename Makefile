@@ -116,11 +116,20 @@ $(O)/tests/unit/%: $(O)/tests/unit/%.o $(O)/tests/lib/tap.o $(LIBKILN) $(LIBINIT
 # builds them for libFuzzer with clang.
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_LIB_SRCS := $(sort $(LIBKILN_SRCS) $(LIBINIT_SRCS))
-$(O)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-main.c $(ALL_LIB_SRCS)
+# Every library source is compiled once with the sanitizers into one archive
+# that all the replay binaries link, rather than once per target.
+SAN_CFLAGS = $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) -O1 -g $(SAN) -MMD -MP
+$(O)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (sanitizers)")
+	$(Q)$(CC) $(SAN_CFLAGS) -c -o $@ $<
+$(O)/libkiln-san.a: $(patsubst %.c,$(O)/san/%.o,$(ALL_LIB_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(O)/fuzz/%: $(O)/san/tests/fuzz/%.o $(O)/san/tests/fuzz/fuzz-main.o $(O)/libkiln-san.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(CC) $(WARN) $(KILN_CPPFLAGS) $(CPPFLAGS) -O1 -g $(SAN) -o $@ $< tests/fuzz/fuzz-main.c \
-		$(ALL_LIB_SRCS) $(LIBS)
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 FUZZ_CC ?= clang
 fuzz: $(patsubst %,$(O)/libfuzzer/%,$(FUZZ_TARGETS))
@@ -167,4 +176,4 @@ help:
 SHELL := /bin/bash
 .PHONY: all check bench demo fuzz install clean help
 
--include $(shell find $(addprefix $(O)/,common builder boot initramfs cloud-init-lite tests) -type f -name '*.d' 2>/dev/null)
+-include $(shell find $(addprefix $(O)/,common builder boot initramfs cloud-init-lite tests san) -type f -name '*.d' 2>/dev/null)
