@@ -54,19 +54,7 @@ static bool stderr_muted;  /* serve under QEMU: stderr is the guest's connection
 
 static void vmsg(FILE *f, const char *fmt, va_list ap)
 {
-        char msg[2048];
-
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        fputs("kiln imds: ", f);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-                if (*p == '\n')
-                        fputs("\\n", f);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\x%02x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('\n', f);
+        kiln_vprint_line(f, "kiln imds: ", fmt, ap);
         fflush(f);
 }
 

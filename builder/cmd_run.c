@@ -45,25 +45,6 @@ static void on_signal(int sig)
         got_signal = sig;
 }
 
-static void _printf_(1, 2) run_fail(const char *fmt, ...)
-{
-        char msg[2048];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        fputs("kiln: ", stderr);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-                if (*p == '\n')
-                        fputs("\\n", stderr);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(stderr, "\\x%02x", *p);
-                else
-                        fputc(*p, stderr);
-        }
-        fputc('\n', stderr);
-}
 
 static void usage_run(FILE *f)
 {
@@ -109,7 +90,7 @@ static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, 
         errno = 0;
         unsigned long v = strtoul(s, &end, 10);
         if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-                run_fail("%s: '%s' is not a number from %u to %u", opt, s, lo, hi);
+                kiln_fail("%s: '%s' is not a number from %u to %u", opt, s, lo, hi);
                 return -EINVAL;
         }
         *ret = (unsigned)v;
@@ -475,11 +456,11 @@ static int ssh_session(struct ctx *x, struct instance *in, int64_t deadline)
         snprintf(host, sizeof(host), "[127.0.0.1]:%d", in->run.ssh_port);
         r = kiln_console_known_hosts(&in->con, host, &text);
         if (r < 0) {
-                run_fail("%s: %s", in->plan.instance_id, kiln_last_error());
+                kiln_fail("%s: %s", in->plan.instance_id, kiln_last_error());
                 return r;
         }
         if (asprintf(&kh, "%s/known_hosts", in->run.run_dir) < 0 || write_text(kh, text) < 0) {
-                run_fail("cannot write known_hosts into '%s'", in->run.run_dir);
+                kiln_fail("cannot write known_hosts into '%s'", in->run.run_dir);
                 return -EIO;
         }
         /* sshd may answer before it takes logins: retry, but never past a
@@ -489,13 +470,13 @@ static int ssh_session(struct ctx *x, struct instance *in, int64_t deadline)
                 if (st == 0)
                         break;
                 if (strstr(err, "Host key verification failed") || strstr(err, "REMOTE HOST IDENTIFICATION")) {
-                        run_fail("%s: the SSH host key does not match the console's: host key verification failed",
+                        kiln_fail("%s: the SSH host key does not match the console's: host key verification failed",
                                  in->plan.instance_id);
                         return -EBADMSG;
                 }
                 if (got_signal || now_ms() >= deadline || in->qemu.out_fd < 0) {
                         err[strcspn(err, "\n")] = 0;
-                        run_fail("%s: cannot log in over ssh as %s on port %d: %s", in->plan.instance_id,
+                        kiln_fail("%s: cannot log in over ssh as %s on port %d: %s", in->plan.instance_id,
                                  ssh_user(x), in->run.ssh_port, err[0] ? err : "no answer");
                         return -ECONNREFUSED;
                 }
@@ -524,7 +505,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         kiln_console_init(&in.con);
         r = kiln_launch_plan(&x->img, &req, &in.plan);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 return 1;
         }
         struct kiln_launch_io io = { .kiln = x->self, .vol_dir = o->vol_dir, .seed = o->seed, .key_name = o->key_name,
@@ -532,7 +513,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                                      .image_path = o->image };
         r = kiln_launch_setup(&in.plan, &io, &in.run);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 kiln_launch_free(&in.plan);
                 return 1;
         }
@@ -547,14 +528,14 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         }
         r = kiln_launch_qemu_argv(&in.plan, &env, &argv);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 goto out;
         }
         in.console_fd = open(in.run.console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (o->console_log) {
                 in.log_fd = open(o->console_log, O_WRONLY | O_CREAT | (idx ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
                 if (in.log_fd < 0) {
-                        run_fail("cannot write console log '%s': %s", o->console_log, strerror(errno));
+                        kiln_fail("cannot write console log '%s': %s", o->console_log, strerror(errno));
                         goto out;
                 }
         }
@@ -568,7 +549,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         in.t0 = now_ms();
         r = kiln_spawn(argv, KILN_SPAWN_STDOUT_PIPE | KILN_SPAWN_STDERR_PIPE | KILN_SPAWN_PGROUP, &in.qemu);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 goto out;
         }
         int64_t deadline = in.t0 + (int64_t)o->timeout * 1000;
@@ -613,14 +594,14 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                 kiln_console_line(&in.con, in.line, in.line_len, now_ms() - in.t0);
 
         if (in.interrupted) {
-                run_fail("%s: interrupted; instance terminated", in.plan.instance_id);
+                kiln_fail("%s: interrupted; instance terminated", in.plan.instance_id);
                 status = 130;
         } else if (!in.ready) {
                 if (in.timed_out)
-                        run_fail("%s: not ready within %u s (--timeout); instance terminated", in.plan.instance_id,
+                        kiln_fail("%s: not ready within %u s (--timeout); instance terminated", in.plan.instance_id,
                                  o->timeout);
                 else
-                        run_fail("%s: QEMU ended (%s %d) before the instance was ready", in.plan.instance_id,
+                        kiln_fail("%s: QEMU ended (%s %d) before the instance was ready", in.plan.instance_id,
                                  WIFSIGNALED(in.qemu.status) ? "signal" : "exit", kiln_proc_exit_code(&in.qemu));
                 status = 1;
         } else if (o->ssh) {
@@ -667,7 +648,7 @@ static int load_inputs(struct ctx *x)
 
         r = kiln_image_load(o->image, &x->img);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 return r;
         }
         if (o->bdm) {
@@ -678,7 +659,7 @@ static int load_inputs(struct ctx *x)
                         what = o->bdm + 1;
                         r = read_full_file(what, KILN_BDM_JSON_MAX, &buf, &len);
                         if (r < 0) {
-                                run_fail("cannot read block device mapping '%s': %s", what,
+                                kiln_fail("cannot read block device mapping '%s': %s", what,
                                          r == -EFBIG ? "too large" : strerror(-r));
                                 return r;
                         }
@@ -686,21 +667,21 @@ static int load_inputs(struct ctx *x)
                 }
                 r = kiln_bdm_parse(what, text, len, &x->bdm);
                 if (r < 0) {
-                        run_fail("%s", kiln_last_error());
+                        kiln_fail("%s", kiln_last_error());
                         return r;
                 }
         }
         if (o->user_data) {
                 r = read_full_file(o->user_data, USER_DATA_MAX, &x->user_data, &x->user_data_len);
                 if (r < 0) {
-                        run_fail("cannot read user data '%s': %s", o->user_data,
+                        kiln_fail("cannot read user data '%s': %s", o->user_data,
                                  r == -EFBIG ? "larger than EC2's 16384 bytes" : strerror(-r));
                         return r;
                 }
         }
         if (o->key_name) {
                 if (access(o->key_name, R_OK) < 0) {
-                        run_fail("cannot read public key '%s': %s", o->key_name, strerror(errno));
+                        kiln_fail("cannot read public key '%s': %s", o->key_name, strerror(errno));
                         return -errno;
                 }
                 size_t l = strlen(o->key_name);
@@ -715,25 +696,25 @@ static int load_inputs(struct ctx *x)
                 if (!x->private_key)
                         return -ENOMEM;
                 if (access(x->private_key, R_OK) < 0) {
-                        run_fail("--identity: cannot read the private key '%s': %s", x->private_key, strerror(errno));
+                        kiln_fail("--identity: cannot read the private key '%s': %s", x->private_key, strerror(errno));
                         return -ENOENT;
                 }
         } else if (o->ssh) {
                 if (!o->key_name) {
-                        run_fail("--ssh needs --key-name PUBKEY_FILE (its private key beside it, without .pub)");
+                        kiln_fail("--ssh needs --key-name PUBKEY_FILE (its private key beside it, without .pub)");
                         return -EINVAL;
                 }
                 if (!strcmp(x->private_key, o->key_name) || access(x->private_key, R_OK) < 0) {
-                        run_fail("--ssh: cannot read the private key '%s' for '%s'", x->private_key, o->key_name);
+                        kiln_fail("--ssh: cannot read the private key '%s' for '%s'", x->private_key, o->key_name);
                         return -ENOENT;
                 }
                 if (access("/usr/bin/ssh", X_OK) < 0) {
-                        run_fail("--ssh needs the OpenSSH client (/usr/bin/ssh)");
+                        kiln_fail("--ssh needs the OpenSSH client (/usr/bin/ssh)");
                         return -ENOENT;
                 }
         }
         if (o->seed && access(o->seed, R_OK) < 0) {
-                run_fail("cannot read seed '%s': %s", o->seed, strerror(errno));
+                kiln_fail("cannot read seed '%s': %s", o->seed, strerror(errno));
                 return -errno;
         }
         /* Every check of the plan, before anything starts. */
@@ -743,27 +724,27 @@ static int load_inputs(struct ctx *x)
         struct kiln_launch plan;
         r = kiln_launch_plan(&x->img, &req, &plan);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 return r;
         }
         bool uefi = plan.firmware == KILN_BOOT_UEFI;
         kiln_launch_free(&plan);
         r = kiln_accel_pick(o->accel, &x->kvm);
         if (r < 0) {
-                run_fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 return r;
         }
         if (kiln_which("qemu-system-x86_64") < 0 || kiln_which("qemu-img") < 0) {
-                run_fail("kiln run needs qemu-system-x86_64 and qemu-img (apt-get install qemu-system-x86 qemu-utils)");
+                kiln_fail("kiln run needs qemu-system-x86_64 and qemu-img (apt-get install qemu-system-x86 qemu-utils)");
                 return -ENOENT;
         }
         if (uefi && (access(KILN_OVMF_CODE, R_OK) < 0 || access(KILN_OVMF_VARS, R_OK) < 0)) {
-                run_fail("uefi boot needs OVMF: '%s' is missing (apt-get install ovmf)", KILN_OVMF_CODE);
+                kiln_fail("uefi boot needs OVMF: '%s' is missing (apt-get install ovmf)", KILN_OVMF_CODE);
                 return -ENOENT;
         }
         x->self = realpath("/proc/self/exe", NULL);
         if (!x->self) {
-                run_fail("cannot find the kiln binary: %s", strerror(errno));
+                kiln_fail("cannot find the kiln binary: %s", strerror(errno));
                 return -errno;
         }
         return 0;
@@ -839,22 +820,22 @@ int cmd_run(int argc, char **argv)
                 }
         }
         if (optind != dash - 1) {
-                run_fail(optind >= dash ? "run: no IMAGE given (see 'kiln run --help')"
+                kiln_fail(optind >= dash ? "run: no IMAGE given (see 'kiln run --help')"
                                         : "run: one IMAGE only, not '%s' too (a command for --ssh goes after --)",
                          argv[optind < dash ? dash - 1 : 0]);
                 return 2;
         }
         o.image = argv[optind];
         if (o.identity && !o.ssh) {
-                run_fail("run: --identity is for --ssh");
+                kiln_fail("run: --identity is for --ssh");
                 return 2;
         }
         if (o.n_cmd > 0 && !o.ssh) {
-                run_fail("run: a command after -- needs --ssh");
+                kiln_fail("run: a command after -- needs --ssh");
                 return 2;
         }
         if (o.user && strpbrk(o.user, " @\t\n") ) {
-                run_fail("run: bad --user '%s'", o.user);
+                kiln_fail("run: bad --user '%s'", o.user);
                 return 2;
         }
 

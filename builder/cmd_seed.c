@@ -52,25 +52,6 @@
 #define INSTANCE_ID_MAX 128
 #define HOSTNAME_MAX 253
 
-static void _printf_(1, 2) seed_fail(const char *fmt, ...)
-{
-        char msg[2048];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        fputs("kiln: ", stderr);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-                if (*p == '\n')
-                        fputs("\\n", stderr);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(stderr, "\\x%02x", *p);
-                else
-                        fputc(*p, stderr);
-        }
-        fputc('\n', stderr);
-}
 
 static void usage_seed(FILE *f)
 {
@@ -98,12 +79,12 @@ static int load(struct seed_file *sf)
                 return 0;
         r = read_full_file(sf->path, SEED_MAX_FILE, &sf->data, &sf->len);
         if (r == -EFBIG)
-                seed_fail("cannot read %s '%s': larger than %u MiB, the most a datasource reads", sf->option,
+                kiln_fail("cannot read %s '%s': larger than %u MiB, the most a datasource reads", sf->option,
                           sf->path, SEED_MAX_FILE >> 20);
         else if (r == -EINVAL)
-                seed_fail("cannot read %s '%s': not a regular file", sf->option, sf->path);
+                kiln_fail("cannot read %s '%s': not a regular file", sf->option, sf->path);
         else if (r < 0)
-                seed_fail("cannot read %s '%s': %s", sf->option, sf->path, strerror(-r));
+                kiln_fail("cannot read %s '%s': %s", sf->option, sf->path, strerror(-r));
         return r;
 }
 
@@ -248,7 +229,7 @@ static int parse_epoch(time_t *ret)
         errno = 0;
         long long v = strtoll(e, &end, 10);
         if (errno || *end || v < 0) {
-                seed_fail("SOURCE_DATE_EPOCH='%s' is not a number of seconds", e);
+                kiln_fail("SOURCE_DATE_EPOCH='%s' is not a number of seconds", e);
                 return -EINVAL;
         }
         *ret = (time_t)v;
@@ -267,40 +248,40 @@ static int write_seed(struct kiln_fat *fat, const struct kiln_fat_opts *fo, cons
 
         r = kiln_fat_min_size(fat, 0, &size);
         if (r < 0) {
-                seed_fail("cannot write '%s': %s", output, kiln_last_error());
+                kiln_fail("cannot write '%s': %s", output, kiln_last_error());
                 return r;
         }
         r = open_temp(output, &tmp, &fd);
         if (r < 0) {
-                seed_fail("cannot create output '%s': %s", output, strerror(-r));
+                kiln_fail("cannot create output '%s': %s", output, strerror(-r));
                 return r;
         }
         live_temp = tmp;
         r = kiln_disk_new_file(fd, size, &disk);
         if (r < 0) {
-                seed_fail("cannot size output '%s': %s", output, strerror(-r));
+                kiln_fail("cannot size output '%s': %s", output, strerror(-r));
                 goto fail;
         }
         r = kiln_fat_write(fat, disk, fo, res);
         if (r < 0) {
-                seed_fail("cannot write '%s': %s", output, kiln_last_error());
+                kiln_fail("cannot write '%s': %s", output, kiln_last_error());
                 goto fail;
         }
         r = kiln_disk_flush(disk);
         if (r < 0) {
-                seed_fail("cannot write '%s': %s", output, strerror(-r));
+                kiln_fail("cannot write '%s': %s", output, strerror(-r));
                 goto fail;
         }
         kiln_disk_free(disk);
         disk = NULL;
         if (close(TAKE_FD(fd)) < 0) {
                 r = -errno;
-                seed_fail("cannot write '%s': %s", output, strerror(-r));
+                kiln_fail("cannot write '%s': %s", output, strerror(-r));
                 goto fail;
         }
         if (rename(tmp, output) < 0) {
                 r = -errno;
-                seed_fail("cannot rename into '%s': %s", output, strerror(-r));
+                kiln_fail("cannot rename into '%s': %s", output, strerror(-r));
                 goto fail;
         }
         live_temp = NULL;
@@ -363,30 +344,30 @@ int cmd_seed(int argc, char **argv)
                 }
         }
         if (optind < argc) {
-                seed_fail("seed takes no arguments, got '%s' (inputs are named by --user-data and friends)",
+                kiln_fail("seed takes no arguments, got '%s' (inputs are named by --user-data and friends)",
                           argv[optind]);
                 return 2;
         }
         if (!user->path) {
-                seed_fail("seed needs --user-data FILE");
+                kiln_fail("seed needs --user-data FILE");
                 return 2;
         }
         if (!output || !*output) {
-                seed_fail("seed needs -o|--output SEED.img");
+                kiln_fail("seed needs -o|--output SEED.img");
                 return 2;
         }
         if (meta->path && (iid || host)) {
-                seed_fail("--%s is for generated meta-data; put it in the --meta-data file '%s' instead",
+                kiln_fail("--%s is for generated meta-data; put it in the --meta-data file '%s' instead",
                           iid ? "instance-id" : "hostname", meta->path);
                 return 2;
         }
         if (iid && !instance_id_ok(iid)) {
-                seed_fail("bad --instance-id '%s': 1-%d letters, digits and . _ : -, starting with a letter or digit",
+                kiln_fail("bad --instance-id '%s': 1-%d letters, digits and . _ : -, starting with a letter or digit",
                           iid, INSTANCE_ID_MAX);
                 return 2;
         }
         if (host && !hostname_ok(host)) {
-                seed_fail("bad --hostname '%s': dot-separated labels of letters, digits and inner hyphens "
+                kiln_fail("bad --hostname '%s': dot-separated labels of letters, digits and inner hyphens "
                           "(at most 63 each, %d in all)",
                           host, HOSTNAME_MAX);
                 return 2;
@@ -410,7 +391,7 @@ int cmd_seed(int argc, char **argv)
                              : asprintf(&gen_meta, "instance-id: %s%s%s\n", q1, iid, q1);
                 if (n < 0) {
                         gen_meta = NULL;
-                        seed_fail("cannot write '%s': out of memory", output);
+                        kiln_fail("cannot write '%s': out of memory", output);
                         goto out;
                 }
                 meta->data = (uint8_t *)TAKE_PTR(gen_meta);
@@ -419,7 +400,7 @@ int cmd_seed(int argc, char **argv)
 
         r = kiln_fat_new(&fat);
         if (r < 0) {
-                seed_fail("cannot write '%s': %s", output, strerror(-r));
+                kiln_fail("cannot write '%s': %s", output, strerror(-r));
                 r = 1;
                 goto out;
         }
@@ -428,7 +409,7 @@ int cmd_seed(int argc, char **argv)
                         continue;
                 r = kiln_fat_add_file(fat, files[i].name, files[i].data, files[i].len);
                 if (r < 0) {
-                        seed_fail("cannot add %s to '%s': %s", files[i].name, output, kiln_last_error());
+                        kiln_fail("cannot add %s to '%s': %s", files[i].name, output, kiln_last_error());
                         r = 1;
                         goto out;
                 }

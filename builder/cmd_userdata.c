@@ -21,25 +21,6 @@
 
 #define SHOW_MAX 60
 
-static void _printf_(1, 2) fail(const char *fmt, ...)
-{
-        char msg[2048];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        fputs("kiln: ", stderr);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-                if (*p == '\n')
-                        fputs("\\n", stderr);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(stderr, "\\x%02x", *p);
-                else
-                        fputc(*p, stderr);
-        }
-        fputc('\n', stderr);
-}
 
 static void usage(FILE *f)
 {
@@ -375,11 +356,11 @@ static void fail_cloud_config(const char *file, const char *name, const char *ms
         if (!strncmp(msg, name, n) && *p == ':' && p[1] >= '0' && p[1] <= '9') {
                 line = strtoul(p + 1, &end, 10);
                 if (end[0] == ':' && end[1] == ' ') {
-                        fail("user data '%s': %s: line %lu: %s", file, name, line, end + 2);
+                        kiln_fail("user data '%s': %s: line %lu: %s", file, name, line, end + 2);
                         return;
                 }
         }
-        fail("user data '%s': %s", file, msg);
+        kiln_fail("user data '%s': %s", file, msg);
 }
 
 static int check(const char *file)
@@ -392,11 +373,11 @@ static int check(const char *file)
 
         r = read_input(file, &buf, &len);
         if (r == -EFBIG) {
-                fail("user data '%s': larger than %u MiB (the limit)", file, KILN_UD_MAX_BYTES >> 20);
+                kiln_fail("user data '%s': larger than %u MiB (the limit)", file, KILN_UD_MAX_BYTES >> 20);
                 return 1;
         }
         if (r < 0) {
-                fail("cannot read user data '%s': %s", file, strerror(-r));
+                kiln_fail("cannot read user data '%s': %s", file, strerror(-r));
                 return 1;
         }
         r = kiln_userdata_decode(buf, len, &ud);
@@ -405,7 +386,7 @@ static int check(const char *file)
 
                 if (!strncmp(msg, "user data: ", 11))
                         msg += 11;
-                fail("user data '%s': %s", file, msg);
+                kiln_fail("user data '%s': %s", file, msg);
                 return 1;
         }
         fputs("user data '", stdout);

@@ -7,6 +7,16 @@
 #ifndef KILN_COMMANDS_H
 #define KILN_COMMANDS_H
 
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/* One line on f after prefix, control characters from names escaped. */
+void kiln_vprint_line(FILE *f, const char *prefix, const char *fmt, va_list ap);
+/* "kiln: MESSAGE" on stderr: every error a user sees is one line. */
+void kiln_fail(const char *fmt, ...) _printf_(1, 2);
+
 int cmd_seed(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_imds(int argc, char **argv);

@@ -25,24 +25,30 @@
 static int verbosity = 1; /* 0 quiet, 1 normal, 2 verbose */
 
 /* Every error is one line: control characters from names are shown escaped. */
-static void _printf_(1, 2) fail(const char *fmt, ...)
+void kiln_vprint_line(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
         char msg[2048];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        fputs(prefix, f);
+        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+                if (*p == '\n')
+                        fputs("\\n", f);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(f, "\\x%02x", *p);
+                else
+                        fputc(*p, f);
+        }
+        fputc('\n', f);
+}
+
+void kiln_fail(const char *fmt, ...)
+{
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        kiln_vprint_line(stderr, "kiln: ", fmt, ap);
         va_end(ap);
-        fputs("kiln: ", stderr);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-                if (*p == '\n')
-                        fputs("\\n", stderr);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(stderr, "\\x%02x", *p);
-                else
-                        fputc(*p, stderr);
-        }
-        fputc('\n', stderr);
 }
 
 /* Ctrl-C or a kill: remove the build's temporaries, then die of the signal. */
@@ -187,7 +193,7 @@ static int parse_epoch(time_t *ret, bool *ret_set)
         errno = 0;
         long long v = strtoll(e, &end, 10);
         if (errno || *end || v < 0) {
-                fail("SOURCE_DATE_EPOCH='%s' is not a number of seconds", e);
+                kiln_fail("SOURCE_DATE_EPOCH='%s' is not a number of seconds", e);
                 return -EINVAL;
         }
         *ret = (time_t)v;
@@ -245,7 +251,7 @@ static int cmd_build(int argc, char **argv)
                 }
         }
         if (optind < argc - 1) {
-                fail("build takes at most one spec file, got '%s' and '%s'", argv[optind], argv[optind + 1]);
+                kiln_fail("build takes at most one spec file, got '%s' and '%s'", argv[optind], argv[optind + 1]);
                 return 2;
         }
         if (optind == argc - 1) {
@@ -253,13 +259,13 @@ static int cmd_build(int argc, char **argv)
                 spec_path = argv[optind];
                 r = read_full_file(spec_path, KILN_SPEC_MAX_BYTES, (uint8_t **)&spec_buf, &len);
                 if (r < 0) {
-                        fail("cannot read spec '%s': %s", spec_path,
+                        kiln_fail("cannot read spec '%s': %s", spec_path,
                              r == -E2BIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
                         return 1;
                 }
                 r = kiln_spec_parse(spec_buf, len, spec_path, &spec);
                 if (r < 0) {
-                        fail("%s", kiln_last_error());
+                        kiln_fail("%s", kiln_last_error());
                         return 1;
                 }
                 seed_add(&seed, "spec", spec_buf, len);
@@ -269,11 +275,11 @@ static int cmd_build(int argc, char **argv)
         rootfs = opt_rootfs ? strdup(opt_rootfs) : spec_relative(spec_path, spec.rootfs);
         output = opt_output ? strdup(opt_output) : spec_relative(spec_path, spec.output);
         if (!rootfs) {
-                fail("no rootfs given (use --rootfs or 'rootfs:' in the spec)");
+                kiln_fail("no rootfs given (use --rootfs or 'rootfs:' in the spec)");
                 goto out;
         }
         if (!output) {
-                fail("no output given (use --output or 'output:' in the spec)");
+                kiln_fail("no output given (use --output or 'output:' in the spec)");
                 goto out;
         }
         bo.rootfs = rootfs;
@@ -283,7 +289,7 @@ static int cmd_build(int argc, char **argv)
                 if (!strcmp(opt_size, "auto")) {
                         bo.size = 0;
                 } else if (parse_size(opt_size, &bo.size) < 0 || bo.size == 0) {
-                        fail("bad --size '%s' (expected a size like 8G, 512M or 'auto')", opt_size);
+                        kiln_fail("bad --size '%s' (expected a size like 8G, 512M or 'auto')", opt_size);
                         goto out;
                 }
                 seed_add(&seed, "size", opt_size, strlen(opt_size));
@@ -292,7 +298,7 @@ static int cmd_build(int argc, char **argv)
         if (opt_pt) {
                 int p = kiln_ptable_from_string(opt_pt);
                 if (p < 0) {
-                        fail("bad --partition-table '%s' (expected gpt, mbr or none)", opt_pt);
+                        kiln_fail("bad --partition-table '%s' (expected gpt, mbr or none)", opt_pt);
                         goto out;
                 }
                 bo.ptable = p;
@@ -302,7 +308,7 @@ static int cmd_build(int argc, char **argv)
         if (opt_boot) {
                 int m = kiln_boot_mode_from_string(opt_boot);
                 if (m < 0) {
-                        fail("bad --boot-mode '%s' (expected legacy-bios, uefi or uefi-preferred)", opt_boot);
+                        kiln_fail("bad --boot-mode '%s' (expected legacy-bios, uefi or uefi-preferred)", opt_boot);
                         goto out;
                 }
                 bo.boot_mode = m;
@@ -326,7 +332,7 @@ static int cmd_build(int argc, char **argv)
         bo.bdms = spec.bdms;
         bo.n_bdms = spec.n_bdms;
         if (bo.arch != KILN_ARCH_X86_64 && bo.ptable != KILN_PTABLE_NONE) {
-                fail("architecture '%s' is not supported for bootable disks yet (x86_64 only)",
+                kiln_fail("architecture '%s' is not supported for bootable disks yet (x86_64 only)",
                      kiln_arch_to_string(bo.arch));
                 goto out;
         }
@@ -343,20 +349,20 @@ static int cmd_build(int argc, char **argv)
                         strncat(fallback, "-image", sizeof(fallback) - strlen(fallback) - 1);
                 bo.name = opt_name ? opt_name : spec.ami_name ? spec.ami_name : fallback;
                 if (kiln_image_name_valid(bo.name) < 0) {
-                        fail("bad image name '%s': 3-128 characters of letters, digits and ()[] ./'@_-", bo.name);
+                        kiln_fail("bad image name '%s': 3-128 characters of letters, digits and ()[] ./'@_-", bo.name);
                         goto out;
                 }
         }
         bo.label = opt_label ? opt_label : spec.fs_label;
         if (bo.label && strlen(bo.label) > 16) {
-                fail("bad --label '%s': at most 16 bytes", bo.label);
+                kiln_fail("bad --label '%s': at most 16 bytes", bo.label);
                 goto out;
         }
         if (opt_label)
                 seed_add(&seed, "label", opt_label, strlen(opt_label));
         if (opt_uuid) {
                 if (parse_uuid(opt_uuid, uuid) < 0) {
-                        fail("bad --fs-uuid '%s' (expected a UUID like 01234567-89ab-cdef-0123-456789abcdef)", opt_uuid);
+                        kiln_fail("bad --fs-uuid '%s' (expected a UUID like 01234567-89ab-cdef-0123-456789abcdef)", opt_uuid);
                         goto out;
                 }
                 bo.fs_uuid = uuid;
@@ -389,7 +395,7 @@ static int cmd_build(int argc, char **argv)
         if (ps.shown)
                 fputs("\r\033[K", stderr);
         if (r < 0) {
-                fail("%s", kiln_last_error());
+                kiln_fail("%s", kiln_last_error());
                 r = 1;
                 goto out;
         }
@@ -485,6 +491,6 @@ int main(int argc, char **argv)
                 usage(stdout);
                 return 0;
         }
-        fail("unknown command '%s' (see 'kiln help')", cmd);
+        kiln_fail("unknown command '%s' (see 'kiln help')", cmd);
         return 2;
 }
