@@ -584,9 +584,16 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                 if (o->ssh || !in.ready)
                         probe_ssh(&in);
         }
-        /* A guest that is up gets the power button; one still booting is stopped. */
+        /* A guest that is up gets the power button when something of it
+         * outlives the instance (a kept volume, --keep) and a clean shutdown
+         * matters; otherwise, and while still booting, it is stopped at once,
+         * as nothing it could write survives (and a guest without logind or
+         * acpid ignores the button anyway). */
+        bool kept = o->keep;
+        for (size_t i = 0; i < in.plan.n_vols; i++)
+                kept |= !in.plan.vols[i].delete_on_termination;
         if (in.qemu.pid > 0)
-                stop_instance(&in, in.interrupted || !in.ready ? 0 : POWERDOWN_GRACE_MS);
+                stop_instance(&in, in.interrupted || !in.ready || !kept ? 0 : POWERDOWN_GRACE_MS);
         kiln_proc_wait(&in.qemu, -1);
         while (pump(&in, 0) > 0)
                 ;

@@ -123,6 +123,21 @@ test_expect_success '--timeout ends the instance and removes the run folder' '
 	assert_empty_dir tmp
 '
 
+test_expect_success 'Ctrl-C (SIGINT) terminates the instance and removes the run folder' '
+	{ "$KILN" run demo.raw --boot-mode legacy-bios --timeout 300 -q >int.out 2>&1 & } &&
+	pid=$! &&
+	sleep 3 &&
+	pgrep -f "qemu-system-x86_64 .*-name i-" >qemu.pids &&
+	kill -INT $pid &&
+	{ wait $pid; status=$?; } ;
+	cat int.out &&
+	echo "exit status $status" &&
+	[ "$status" = 130 ] &&
+	grep -q "^kiln: i-[0-9a-f]*: interrupted; instance terminated\$" int.out &&
+	for q in $(cat qemu.pids); do ! kill -0 $q 2>/dev/null || return 1; done &&
+	assert_empty_dir tmp
+'
+
 test_expect_success 'the image is still unchanged' '
 	sha256sum -c demo.sha256
 '

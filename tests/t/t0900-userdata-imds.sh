@@ -128,7 +128,7 @@ test_expect_success 'kiln run --seed: the script and runcmd ran once, bootcmd on
 	[ "$(grep -c "^=== t0900 runcmd ran" c2)" = 1 ] &&
 	[ "$(grep -c "^=== t0900 bootcmd boot" c2)" = 2 ] &&
 	[ "$(grep "^=== t0900 bootcmd boot" c2 | sort -u | wc -l)" = 2 ] &&
-	[ "$(grep -c "^instance i-[0-9a-f]* (seen before)" c2)" = 1 ]
+	[ "$(grep -c "^instance iid-[0-9a-f]* (seen before)" c2)" = 1 ]
 '
 
 test_expect_success 'the image itself is unchanged' '
