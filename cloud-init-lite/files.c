@@ -93,7 +93,7 @@ static int write_one(const struct kiln_apply_ctx *ctx, const struct kiln_cc_file
                         off += (size_t)n;
                 }
                 r = fchown_maybe(fd, uid, gid);
-                if (r < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0)
+                if (r < 0 || fchmod(fd, mode) < 0)
                         return kiln_errorf(r < 0 ? r : -errno, "write_files: cannot finish '%s': %s", path,
                                            strerror(r < 0 ? -r : errno));
         }

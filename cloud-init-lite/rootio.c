@@ -262,7 +262,10 @@ int dir_write_file(int dirfd, const char *name, const char *what, const void *da
                 gid = st.st_gid;
         }
         for (int tries = 0; fd < 0; tries++) {
-                if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                /* A unique name, not a secret: never wait for the kernel's
+                 * entropy (about a second this early in a first boot). */
+                if (getrandom(rnd, sizeof(rnd), GRND_INSECURE) != (ssize_t)sizeof(rnd) &&
+                    getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
                         memset(rnd, tries, sizeof(rnd));
                 snprintf(tmp, sizeof(tmp), ".%s.kiln-%02x%02x%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2],
                          rnd[3], rnd[4], rnd[5]);
@@ -280,7 +283,10 @@ int dir_write_file(int dirfd, const char *name, const char *what, const void *da
                 kiln_errorf(r, "cannot set the owner of '%s' to %u:%u: %s", what, uid, gid, strerror(-r));
                 goto fail;
         }
-        if (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0) {
+        /* No fsync per file: under emulation each one is a host flush and
+         * first boot writes dozens; the caller syncs the file system once
+         * before it records the work as done (rootio.h). */
+        if (fchmod(fd, mode & 07777) < 0) {
                 r = kiln_errorf(-errno, "cannot write '%s': %m", what);
                 goto fail;
         }
@@ -294,7 +300,6 @@ int dir_write_file(int dirfd, const char *name, const char *what, const void *da
                 r = kiln_errorf(-errno, "cannot rename into '%s': %m", what);
                 goto fail;
         }
-        (void)fsync(dirfd);
         return 0;
 fail:
         if (fd >= 0)

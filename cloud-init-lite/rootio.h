@@ -3,7 +3,11 @@
  * Files inside a root given as a folder fd, for the first-boot modules
  * (apply.h): every path is resolved inside the root (openat2 with
  * RESOLVE_IN_ROOT, or a walk that refuses symlinks where openat2 is
- * missing), files are replaced through a temporary name, fsync and rename.
+ * missing), files are replaced through a temporary name and rename, so a
+ * reader sees the old file or the new one.  Durability is the caller's: it
+ * syncs the file system once (syncfs) before recording the work as done, as
+ * kiln-init does before it commits the instance; a power cut before that
+ * means the next boot applies everything again.
  * Paths may start with '/'; they are always taken relative to the root.
  * Messages name the path as seen inside the root ("/etc/passwd").
  */
@@ -37,8 +41,8 @@ int root_open_parent(int rootfd, const char *path, bool mkdirs, char **ret_base)
 int root_read_file(int rootfd, const char *path, char **ret, size_t *ret_len, struct stat *ret_st);
 
 /* Replace a file through ".NAME.kiln-XXXXXX" in its folder: written, fchown'd
- * (uid/gid KEEP_ID: the caller's), fchmod'd, fsync'd, renamed, folder
- * fsync'd.  WRITE_KEEP_ATTRS takes mode and owner from the file replaced,
+ * (uid/gid KEEP_ID: the caller's), fchmod'd, renamed (not fsync'd: see
+ * above).  WRITE_KEEP_ATTRS takes mode and owner from the file replaced,
  * when there is one.  WRITE_MKDIRS makes missing parents 0755. */
 enum { WRITE_KEEP_ATTRS = 1, WRITE_MKDIRS = 2 };
 int root_write_file(int rootfd, const char *path, const void *data, size_t len, mode_t mode,

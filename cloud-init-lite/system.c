@@ -295,7 +295,6 @@ int kiln_apply_timezone(const struct kiln_apply_ctx *ctx, const struct kiln_clou
                 unlinkat(etc, tmp, 0);
                 return r;
         }
-        (void)fsync(etc);
         apply_log(ctx, "timezone: %s (/etc/localtime -> %s)", cc->timezone, target);
         return 0;
 }

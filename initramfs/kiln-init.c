@@ -565,6 +565,15 @@ static int task_userdata(struct ctx *c)
                 return 1;
         bool first = c->new_instance || !done_before(c, "userdata");
         int failed = kiln_ci_apply(&c->ci, c->root, c->state, first);
+        /* The modules do not fsync file by file (a host flush each, under
+         * emulation); what they wrote reaches the disk before it counts as
+         * done, and a power cut before that applies it all again. */
+        int fd = open(c->root[0] ? c->root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (syncfs(fd) < 0)
+                        pid1_log("userdata: syncfs: %s", strerror(errno));
+                close(fd);
+        }
         if (first)
                 mark_done(c, "userdata");
         return failed ? kiln_errorf(-EIO, "%d module%s failed (see above)", failed, failed == 1 ? "" : "s") : 0;
