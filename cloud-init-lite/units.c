@@ -32,8 +32,10 @@ static const char BOOT_UNIT[] =
         "Documentation=man:kiln-init(8)\n"
         "DefaultDependencies=no\n"
         "Wants=local-fs.target\n"
+        /* Not after the network: with sysinit.target waiting for this
+         * unit, that would hold the whole boot until DHCP answered.
+         * bootcmd runs early; cloud-init promises no network there either. */
         "After=local-fs.target systemd-remount-fs.service\n"
-        "After=networking.service systemd-networkd-wait-online.service\n"
         "Before=sysinit.target shutdown.target\n"
         "Conflicts=shutdown.target\n"
         "ConditionPathExists=" SELF_PATH "\n"
