@@ -22,21 +22,13 @@
 static int write_whole(const char *path, const void *data, size_t len)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        const uint8_t *p = data;
 
         if (fd < 0)
                 return -errno;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
-                p += n;
-                len -= (size_t)n;
+        int r = write_full(fd, data, len);
+        if (r < 0) {
+                close(fd);
+                return r;
         }
         return close(fd) < 0 ? -errno : 0;
 }

@@ -922,21 +922,6 @@ static int check_instance(const struct kiln_imds_instance *in)
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-        const uint8_t *p = data;
-        while (len) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Write rel (folders made as needed) under dfd; O_EXCL, never through a link. */
 static int put_file(int dfd, const char *rel, const void *data, size_t len, mode_t mode)
 {
@@ -962,7 +947,7 @@ static int put_file(int dfd, const char *rel, const void *data, size_t len, mode
         _cleanup_close_ int fd = openat(at, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
-        k = write_all(fd, data, len);
+        k = write_full(fd, data, len);
         if (k < 0)
                 return k;
         return close(TAKE_FD(fd)) < 0 ? -errno : 0;

@@ -109,21 +109,16 @@ static int open_temp(const char *output, const char *suffix, char **ret_path, in
 static int write_text_temp(const char *output, const char *suffix, const char *text, char **ret_path)
 {
         int fd, r;
-        size_t len = strlen(text), done = 0;
+        size_t len = strlen(text);
 
         r = open_temp(output, suffix, ret_path, &fd);
         if (r < 0)
                 return r;
-        while (done < len) {
-                ssize_t n = write(fd, text + done, len - done);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = kiln_errorf(-errno, "cannot write metadata for '%s': %m", output);
-                        close(fd);
-                        return r;
-                }
-                done += (size_t)n;
+        r = write_full(fd, text, len);
+        if (r < 0) {
+                r = kiln_errorf(r, "cannot write metadata for '%s': %s", output, strerror(-r));
+                close(fd);
+                return r;
         }
         if (close(fd) < 0)
                 return kiln_errorf(-errno, "cannot write metadata for '%s': %m", output);

@@ -117,17 +117,11 @@ struct instance {
         int64_t probe_at;
 };
 
+/* Console copies and monitor commands: a closed or full terminal is not worth failing over. */
 static void write_all(int fd, const char *buf, size_t len)
 {
-        while (fd >= 0 && len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return;
-                buf += n;
-                len -= (size_t)n;
-        }
+        if (fd >= 0)
+                (void)write_full(fd, buf, len);
 }
 
 static void console_bytes(struct instance *in, const char *buf, size_t len)

@@ -84,14 +84,9 @@ static int write_one(const struct kiln_apply_ctx *ctx, const struct kiln_cc_file
                 struct stat st;
                 if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                         return kiln_errorf(-EINVAL, "write_files: '%s' is not a regular file", path);
-                for (size_t off = 0; off < f->len;) {
-                        ssize_t n = write(fd, f->content + off, f->len - off);
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n < 0)
-                                return kiln_errorf(-errno, "write_files: cannot append to '%s': %m", path);
-                        off += (size_t)n;
-                }
+                r = write_full(fd, f->content, f->len);
+                if (r < 0)
+                        return kiln_errorf(r, "write_files: cannot append to '%s': %s", path, strerror(-r));
                 r = fchown_maybe(fd, uid, gid);
                 if (r < 0 || fchmod(fd, mode) < 0)
                         return kiln_errorf(r < 0 ? r : -errno, "write_files: cannot finish '%s': %s", path,

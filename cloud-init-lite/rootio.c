@@ -179,7 +179,7 @@ int root_open_parent(int rootfd, const char *path, bool mkdirs, char **ret_base)
 int root_read_file(int rootfd, const char *path, char **ret, size_t *ret_len, struct stat *ret_st)
 {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
         struct stat st;
         size_t len = 0;
 
@@ -194,27 +194,16 @@ int root_read_file(int rootfd, const char *path, char **ret, size_t *ret_len, st
                 return kiln_errorf(-errno, "cannot stat '/%s': %m", path);
         if (!S_ISREG(st.st_mode))
                 return kiln_errorf(-EINVAL, "'/%s' is not a regular file", path);
-        if ((uint64_t)st.st_size > ROOT_FILE_MAX)
-                return kiln_errorf(-EFBIG, "'/%s' is larger than %u bytes", path, ROOT_FILE_MAX);
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return kiln_errorf(-errno, "cannot read '/%s': %m", path);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = 0;
+        int r = read_full_fd(fd, ROOT_FILE_MAX, &buf, &len);
+        if (r == -EFBIG)
+                return kiln_errorf(r, "'/%s' is larger than %u bytes", path, ROOT_FILE_MAX);
+        if (r < 0)
+                return kiln_errorf(r, "cannot read '/%s': %s", path, strerror(-r));
         if (ret_st)
                 *ret_st = st;
         if (ret_len)
                 *ret_len = len;
-        *ret = TAKE_PTR(buf);
+        *ret = (char *)TAKE_PTR(buf);
         return 0;
 }
 
@@ -227,22 +216,6 @@ int fchown_maybe(int fd, unsigned uid, unsigned gid)
         if (errno == EPERM && geteuid() != 0)
                 return 0;
         return -errno;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-        const uint8_t *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
 }
 
 int dir_write_file(int dirfd, const char *name, const char *what, const void *data, size_t len,
@@ -273,7 +246,7 @@ int dir_write_file(int dirfd, const char *name, const char *what, const void *da
                 if (fd < 0 && (errno != EEXIST || tries > 8))
                         return kiln_errorf(-errno, "cannot create a temporary file for '%s': %m", what);
         }
-        r = write_all(fd, data, len);
+        r = write_full(fd, data, len);
         if (r < 0) {
                 kiln_errorf(r, "cannot write '%s': %s", what, strerror(-r));
                 goto fail;

@@ -375,19 +375,10 @@ static void out_write(struct runner *r, const char *buf, size_t len)
 {
         int fds[2] = { r->logfd, r->confd };
 
-        for (int i = 0; i < 2; i++) {
-                const char *p = buf;
-                size_t left = len;
-                while (fds[i] >= 0 && left > 0) {
-                        ssize_t n = write(fds[i], p, left);
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0)
-                                break;
-                        p += n;
-                        left -= (size_t)n;
-                }
-        }
+        /* Best effort: a log or console that fails must not stop the scripts. */
+        for (int i = 0; i < 2; i++)
+                if (fds[i] >= 0)
+                        (void)write_full(fds[i], buf, len);
 }
 
 static void _printf_(2, 3) say(struct runner *r, const char *fmt, ...)

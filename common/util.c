@@ -177,30 +177,21 @@ int parse_uuid(const char *s, uint8_t ret[16])
         return 0;
 }
 
-int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        uint8_t *buf = NULL;
+        uint8_t *buf;
         size_t got = 0, cap;
         int r = 0;
 
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
-                r = -errno;
-        else if (!S_ISREG(st.st_mode))
-                r = -EINVAL;
-        if (r < 0) {
-                close(fd);
-                return r;
-        }
+                return -errno;
         /* Read to EOF: sysfs and procfs files claim a size (4096, 0) that
          * has nothing to do with what they hold. */
         cap = MIN((size_t)st.st_size, max);
         buf = malloc(cap + 1);
         if (!buf)
-                r = -ENOMEM;
+                return -ENOMEM;
         while (r == 0) {
                 if (got == cap) {
                         if (cap == max) {
@@ -230,7 +221,6 @@ int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
                         break;
                 got += (size_t)n;
         }
-        close(fd);
         if (r < 0) {
                 free(buf);
                 return r;
@@ -238,5 +228,41 @@ int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
         buf[got] = 0;
         *ret = buf;
         *ret_len = got;
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = -EINVAL;
+        else
+                r = read_full_fd(fd, max, ret, ret_len);
+        close(fd);
+        return r;
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+        const uint8_t *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                len -= (size_t)n;
+        }
         return 0;
 }

@@ -58,6 +58,10 @@ static inline void put_le64(uint8_t *p, uint64_t v)
  * buffer, to EOF whatever st_size says (sysfs, procfs).  -errno; -EFBIG
  * when larger than max, -EINVAL if not a file. */
 int read_full_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
+/* The same from an open fd, from its current offset (no type check). */
+int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len);
+/* write(2) until all of buf is written (EINTR retried).  0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
 
 /*
  * Library code reports failures as a negative errno plus a one-line message

@@ -774,23 +774,6 @@ static int check_destination(int dirfd, const char *dir, const char *name)
         return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -EIO;
-                data += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /*
  * Create ".NAME.XXXXXXXX" in dirfd exclusively, never through a symlink,
  * give it mode and root:root, fill it and fsync it.  On success its name is
@@ -834,7 +817,7 @@ static int write_temp(int dirfd, const char *dir, const char *name, const char *
                 r = kiln_errorf(-errno, "cannot chmod '%s': %s", path, strerror(errno));
                 goto fail;
         }
-        r = write_all(fd, data, len);
+        r = write_full(fd, data, len);
         if (r < 0) {
                 r = kiln_errorf(r, "cannot write '%s': %s", path, strerror(-r));
                 goto fail;
