@@ -10,6 +10,7 @@
 . "$(dirname "$0")/../lib/test-lib.sh"
 . "$TEST_ROOT/tests/lib/layout-lib.sh"
 . "$TEST_ROOT/tests/lib/firstboot-lib.sh"
+. "$TEST_ROOT/tests/lib/debian-net.sh"
 need_cmd qemu-system-x86_64 qemu-img grub-mkimage ssh ssh-keygen tar sha256sum
 test_have_prereq KILN,PYTHON3,GRUB_BIOS || skip_all "needs kiln, python3 and grub-pc-bin"
 tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "needs GNU tar (tar -r)"
@@ -20,17 +21,11 @@ export TMPDIR=$TEST_OUT/tmp
 
 test_expect_success 'the Debian image gets a DHCP network and an authorized key, and is built' '
 	ssh-keygen -q -t ed25519 -N "" -C kiln-t0720 -f id_test &&
-	mkdir -p add/etc/systemd/network add/etc/systemd/system/multi-user.target.wants add/root/.ssh &&
-	printf "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n" >add/etc/systemd/network/80-dhcp.network &&
-	ln -s /lib/systemd/system/systemd-networkd.service \
-		add/etc/systemd/system/multi-user.target.wants/systemd-networkd.service &&
+	mkdir -p add/root/.ssh &&
 	cp id_test.pub add/root/.ssh/authorized_keys &&
-	chmod 0644 add/etc/systemd/network/80-dhcp.network &&
 	chmod 0700 add/root/.ssh && chmod 0600 add/root/.ssh/authorized_keys &&
-	cp "$tarball" debian.tar &&
+	debian_net_tarball "$tarball" debian.tar &&
 	tar -rf debian.tar -C add --numeric-owner --owner=0 --group=0 --no-recursion \
-		./etc/systemd/network/80-dhcp.network \
-		./etc/systemd/system/multi-user.target.wants/systemd-networkd.service \
 		./root/.ssh ./root/.ssh/authorized_keys &&
 	"$KILN" build -q -r debian.tar -o debian.raw &&
 	sha256sum debian.raw >debian.sha256 &&
