@@ -67,6 +67,7 @@ LIBINIT_SRCS := \
 	initramfs/grow.c \
 	initramfs/sshkeys.c \
 	initramfs/pid1.c \
+	initramfs/state.c \
 	initramfs/cloudinit.c \
 	$(CIL_SRCS)
 
@@ -138,10 +139,41 @@ $(O)/libfuzzer/%: tests/fuzz/%.c $(ALL_LIB_SRCS)
 	$(FUZZ_CC) $(KILN_CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(ALL_LIB_SRCS) $(LIBS)
 
-check: all $(UNIT_TESTS) $(FUZZ_REPLAY)
+# Unit tests built with ASan+UBSan: test-spec's leak check in `make check`,
+# every one in `make check-asan` (not part of check: slower, for debugging).
+SAN_UNIT_TESTS := $(patsubst $(O)/tests/unit/%,$(O)/san-unit/%,$(UNIT_TESTS))
+$(O)/san-unit/%: $(O)/san/tests/unit/%.o $(O)/san/tests/lib/tap.o $(O)/libkiln-san.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@ (sanitizers)")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+# What `make check` shows of prove's output (all of it is in $(O)/check.log):
+# each script's name line, with or without --timer's "[hh:mm:ss] " (a
+# skipped script's reason is on it: "tests/t/tNNNN.sh .. skipped: REASON"),
+# verdicts, a test's "# skip", diagnostics (run-unit.sh repeats a unit
+# test's inner skips and failures as "# ..." lines) and the totals.  Then
+# every skip is listed again under the totals, so "All tests successful"
+# never stands alone over tests that did not run.  In CI (.ci/run sets
+# KILN_REQUIRE_ALL=1) a skip is a failure in its own script.
+CHECK_FILTER := ^((\[[0-9:]+\] )?(t/|tests/)|ok|not ok|[\#]|1\.\.0|All tests|Files=|Result:|Failed|Parse errors)
+CHECK_SKIPS_AWK := { sub(/^\[[0-9:]+\] /, "") } \
+	/^[^ ]+ \.+ skipped: / { sub(/ \.+ skipped: /, ": "); s[++n] = $$0; next } \
+	/^[^ ]+ \.+ *$$/ { file = $$1; next } \
+	/^ok [0-9]+ [\#] skip / { sub(/^ok [0-9]+ [\#] skip /, ""); s[++n] = file ": " $$0; next } \
+	/^[\#] skipped in / { sub(/^[\#] skipped in /, ""); s[++n] = file ": " $$0 } \
+	END { print "Skipped: " (n ? n : "none"); for (i = 1; i <= n; i++) print "  " s[i] }
+check: all $(UNIT_TESTS) $(O)/san-unit/test-spec $(FUZZ_REPLAY)
 	prove -v -j1 --timer tests/check-layering.sh tests/run-unit.sh tests/run-fuzz.sh tests/t/t*.sh 2>&1 | tee $(O)/check.log | \
-		grep -E '^(ok|not ok|#|t/|tests/|All tests|Files=|Result:|Failed|Parse errors)' ; \
-	exit $${PIPESTATUS[0]}
+		grep -aE '$(CHECK_FILTER)' ; \
+	status=$${PIPESTATUS[0]}; \
+	awk '$(CHECK_SKIPS_AWK)' $(O)/check.log; \
+	exit $$status
+
+check-asan: $(SAN_UNIT_TESTS)
+	prove -v -j1 tests/run-unit.sh :: --asan 2>&1 | tee $(O)/check-asan.log | grep -aE '$(CHECK_FILTER)' ; \
+	status=$${PIPESTATUS[0]}; \
+	awk '$(CHECK_SKIPS_AWK)' $(O)/check-asan.log; \
+	exit $$status
 
 bench: all
 	tests/bench/run.sh; a=$$?; tests/bench/disk.sh; b=$$?; tests/bench/initramfs.sh; c=$$?; \
@@ -166,6 +198,7 @@ clean:
 help:
 	@echo "make            build the kiln command and kiln-init ($(KILN), $(KILN_INIT))"
 	@echo "make check      run every test (unit, fuzz corpus replay, integration) under prove"
+	@echo "make check-asan run every unit test built with ASan+UBSan"
 	@echo "make demo       build a small bootable image (busybox + Debian's cloud kernel) and boot it under QEMU"
 	@echo "make bench      benchmarks against peer tools (not part of check)"
 	@echo "make fuzz       build libFuzzer targets with clang (FUZZ_CC)"
@@ -174,6 +207,6 @@ help:
 	@echo "Variables: CC CFLAGS LDFLAGS DESTDIR PREFIX V=1 DEVELOPER=1 (adds -Werror)"
 
 SHELL := /bin/bash
-.PHONY: all check bench demo fuzz install clean help
+.PHONY: all check check-asan bench demo fuzz install clean help
 
 -include $(shell find $(addprefix $(O)/,common builder boot initramfs cloud-init-lite tests san) -type f -name '*.d' 2>/dev/null)

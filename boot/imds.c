@@ -8,7 +8,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,10 +38,19 @@ struct imds_entry {
 struct kiln_imds_state {
         uint8_t secret[KILN_IMDS_SECRET_SIZE];
         bool imds_v1;
+        uint32_t max_conn;
         struct imds_entry *e;
         size_t n, cap;
         size_t total;
 };
+
+static bool is_digits(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
 
 /* -------------------------------------------------------------- the state */
 
@@ -95,6 +106,7 @@ int kiln_imds_state_new(const uint8_t secret[KILN_IMDS_SECRET_SIZE], bool imds_v
                 return kiln_errorf(-ENOMEM, "out of memory");
         memcpy(st->secret, secret, KILN_IMDS_SECRET_SIZE);
         st->imds_v1 = imds_v1;
+        st->max_conn = KILN_IMDS_CONN_DEFAULT;
         k = push(st, "", 0, true);
         if (k < 0)
                 return k;
@@ -280,10 +292,11 @@ static int load_tree(struct kiln_imds_state *st, int dfd, const char *dir, const
         return 0;
 }
 
-/* settings: "key=value" lines, '#' comments; today only imds_v1=0|1. */
-static int parse_settings(const char *file, const char *buf, size_t len, bool *ret_v1)
+/* settings: "key=value" lines, '#' comments: imds_v1=0|1, max_connections=N. */
+static int parse_settings(const char *file, const char *buf, size_t len, bool *ret_v1, uint32_t *ret_max)
 {
         bool v1 = false;
+        uint32_t max = KILN_IMDS_CONN_DEFAULT;
         unsigned lineno = 0;
 
         for (size_t i = 0; i < len;) {
@@ -300,10 +313,16 @@ static int parse_settings(const char *file, const char *buf, size_t len, bool *r
                         v1 = false;
                 else if (n == 9 && !memcmp(line, "imds_v1=1", 9))
                         v1 = true;
+                else if (n > 16 && n <= 20 && !memcmp(line, "max_connections=", 16) && is_digits(line + 16, n - 16) &&
+                         line[16] != '0' && (max = (uint32_t)strtoul(line + 16, NULL, 10)) <= KILN_IMDS_CONN_MAX)
+                        continue;
                 else
-                        return kiln_errorf(-EBADMSG, "'%s' line %u: expected imds_v1=0 or imds_v1=1", file, lineno);
+                        return kiln_errorf(-EBADMSG,
+                                           "'%s' line %u: expected imds_v1=0, imds_v1=1 or max_connections=1..%u",
+                                           file, lineno, KILN_IMDS_CONN_MAX);
         }
         *ret_v1 = v1;
+        *ret_max = max;
         return 0;
 }
 
@@ -316,6 +335,7 @@ int kiln_imds_load(const char *dir, struct kiln_imds_state **ret)
         size_t slen, setlen;
         struct stat sb;
         bool v1 = false;
+        uint32_t max = KILN_IMDS_CONN_DEFAULT;
         int k;
 
         if (dfd < 0)
@@ -346,12 +366,13 @@ int kiln_imds_load(const char *dir, struct kiln_imds_state **ret)
         _cleanup_free_ char *setname = NULL;
         if (asprintf(&setname, "%s/settings", dir) < 0)
                 return kiln_errorf(-ENOMEM, "out of memory");
-        k = parse_settings(setname, (const char *)settings, setlen, &v1);
+        k = parse_settings(setname, (const char *)settings, setlen, &v1, &max);
         if (k >= 0)
                 k = kiln_imds_state_new(secret, v1, &st);
         OPENSSL_cleanse(secret, slen);
         if (k < 0)
                 return k;
+        st->max_conn = max;
 
         tfd = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (tfd < 0)
@@ -434,7 +455,8 @@ static bool b64url_decode_token(const char *in, size_t n, uint8_t out[TOKEN_RAW]
 
 static int token_mac(const struct kiln_imds_state *st, const uint8_t expiry[8], uint8_t mac[32])
 {
-        static const char label[] = "kiln-imds-token-v1";
+        /* v2: the expiry in milliseconds (v1 had whole seconds). */
+        static const char label[] = "kiln-imds-token-v2";
         uint8_t msg[sizeof(label) - 1 + 8];
         unsigned int n = 32;
 
@@ -445,13 +467,13 @@ static int token_mac(const struct kiln_imds_state *st, const uint8_t expiry[8], 
         return 0;
 }
 
-static int token_make(const struct kiln_imds_state *st, uint64_t expiry, char out[KILN_IMDS_TOKEN_LEN + 1])
+static int token_make(const struct kiln_imds_state *st, uint64_t expiry_ms, char out[KILN_IMDS_TOKEN_LEN + 1])
 {
         uint8_t raw[TOKEN_RAW];
         int k;
 
         for (int i = 0; i < 8; i++)
-                raw[i] = (uint8_t)(expiry >> (56 - 8 * i));
+                raw[i] = (uint8_t)(expiry_ms >> (56 - 8 * i));
         k = token_mac(st, raw, raw + 8);
         if (k < 0)
                 return k;
@@ -459,8 +481,10 @@ static int token_make(const struct kiln_imds_state *st, uint64_t expiry, char ou
         return 0;
 }
 
-/* Seconds the token has left, or 0 when it is not valid now. */
-static uint64_t token_check(const struct kiln_imds_state *st, struct kiln_http_slice tok, uint64_t now)
+/* Milliseconds the token has left, or 0 when it is not valid now: expired,
+ * forged, or living longer than the longest TTL from now (the clock went
+ * back). */
+static uint64_t token_check(const struct kiln_imds_state *st, struct kiln_http_slice tok, uint64_t now_ms)
 {
         uint8_t raw[TOKEN_RAW], mac[32];
         uint64_t expiry = 0;
@@ -471,9 +495,9 @@ static uint64_t token_check(const struct kiln_imds_state *st, struct kiln_http_s
                 return 0;
         for (int i = 0; i < 8; i++)
                 expiry = expiry << 8 | raw[i];
-        if (expiry <= now || expiry - now > KILN_IMDS_TTL_MAX)
+        if (expiry <= now_ms || expiry - now_ms > (uint64_t)KILN_IMDS_TTL_MAX * 1000)
                 return 0;
-        return expiry - now;
+        return expiry - now_ms;
 }
 
 /* 1..21600, plain decimal digits. */
@@ -501,14 +525,6 @@ static const char versions[] = "1.0\n2007-01-19\n2007-03-01\n2007-08-29\n2007-10
                                "2014-11-05\n2015-10-20\n2016-04-19\n2016-06-30\n2016-09-02\n2018-03-28\n"
                                "2018-08-17\n2018-09-24\n2019-10-01\n2020-10-27\n2021-01-03\n2021-03-23\n"
                                "2021-07-15\nlatest";
-
-static bool is_digits(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-        return true;
-}
 
 /* "latest", "1.0" or YYYY-MM-DD with a real month and day. */
 static bool version_ok(const char *s, size_t n)
@@ -654,7 +670,7 @@ static int listing(const struct kiln_imds_state *st, const struct imds_entry *di
         return 0;
 }
 
-int kiln_imds_respond(const struct kiln_imds_state *st, const struct kiln_http_request *req, uint64_t now,
+int kiln_imds_respond(const struct kiln_imds_state *st, const struct kiln_http_request *req, uint64_t now_ms,
                       struct kiln_imds_response *ret)
 {
         struct kiln_imds_response r = { .close = !req->keep_alive };
@@ -693,7 +709,7 @@ int kiln_imds_respond(const struct kiln_imds_state *st, const struct kiln_http_r
                 char *tok = malloc(KILN_IMDS_TOKEN_LEN + 1);
                 if (!tok)
                         return -ENOMEM;
-                k = token_make(st, now + ttl, tok);
+                k = token_make(st, now_ms + (uint64_t)ttl * 1000, tok);
                 if (k < 0) {
                         free(tok);
                         return k;
@@ -705,12 +721,12 @@ int kiln_imds_respond(const struct kiln_imds_state *st, const struct kiln_http_r
         }
 
         if (req->token.ptr) {
-                left = token_check(st, req->token, now);
+                left = token_check(st, req->token, now_ms);
                 if (!left) {
                         set_error(&r, 401);
                         goto done;
                 }
-                r.token_ttl = (uint32_t)left;
+                r.token_ttl = (uint32_t)((left + 999) / 1000); /* whole seconds left, rounded up */
         } else if (!st->imds_v1) {
                 set_error(&r, 401);
                 goto done;
@@ -754,6 +770,52 @@ void kiln_imds_respond_error(int parse_err, struct kiln_imds_response *ret)
         struct kiln_imds_response r = { .close = true };
         set_error(&r, kiln_http_error_status(parse_err));
         *ret = r;
+}
+
+void kiln_imds_respond_throttled(struct kiln_imds_response *ret)
+{
+        struct kiln_imds_response r = { .close = true };
+        set_error(&r, 429);
+        *ret = r;
+}
+
+/* ------------------------------------------------------- connection slots */
+
+uint32_t kiln_imds_max_connections(const struct kiln_imds_state *st)
+{
+        return st->max_conn;
+}
+
+int kiln_imds_slot_take(const char *dir, uint32_t max, int *ret_fd)
+{
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int sfd = -1;
+        char name[16];
+
+        if (dfd < 0)
+                return kiln_errorf(-errno, "cannot open imds folder '%s': %m", dir);
+        if (max == 0 || max > KILN_IMDS_CONN_MAX)
+                return kiln_errorf(-EINVAL, "imds: %u connections is not 1..%u", max, KILN_IMDS_CONN_MAX);
+        if (mkdirat(dfd, "slots", 0700) < 0 && errno != EEXIST)
+                return kiln_errorf(-errno, "cannot make '%s/slots': %m", dir);
+        sfd = openat(dfd, "slots", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sfd < 0)
+                return kiln_errorf(-errno, "cannot open '%s/slots': %m", dir);
+        for (uint32_t i = 0; i < max; i++) {
+                snprintf(name, sizeof(name), "%" PRIu32, i);
+                int fd = openat(sfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return kiln_errorf(-errno, "cannot open '%s/slots/%s': %m", dir, name);
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                        *ret_fd = fd;
+                        return 0;
+                }
+                int e = errno;
+                close(fd);
+                if (e != EWOULDBLOCK && e != EINTR)
+                        return kiln_errorf(-e, "cannot lock '%s/slots/%s': %s", dir, name, strerror(e));
+        }
+        return -EBUSY;
 }
 
 int kiln_imds_response_head(const struct kiln_imds_response *r, uint64_t now, char *buf, size_t size)
@@ -856,6 +918,157 @@ static bool az_ok(const char *s)
         return true;
 }
 
+/* PREFIX + 8 or 17 lowercase hex digits: eni-, subnet-, vpc-, sg-. */
+static bool id_ok(const char *s, const char *prefix)
+{
+        size_t p = strlen(prefix), n = s ? strlen(s) : 0;
+        return n > p && !strncmp(s, prefix, p) && (n - p == 8 || n - p == 17) && hex_run(s + p, n - p);
+}
+
+/* "A.B.C.D/N", N 0..32, no host bits set. */
+static bool cidr4_parse(const char *s, uint32_t *ret_net, unsigned *ret_len)
+{
+        char addr[16];
+        const char *slash = s ? strchr(s, '/') : NULL;
+        struct in_addr a;
+
+        if (!slash || (size_t)(slash - s) >= sizeof(addr) || !slash[1] || strlen(slash + 1) > 2 ||
+            !is_digits(slash + 1, strlen(slash + 1)) || (slash[1] == '0' && slash[2]))
+                return false;
+        memcpy(addr, s, (size_t)(slash - s));
+        addr[slash - s] = 0;
+        unsigned len = (unsigned)atoi(slash + 1);
+        if (len > 32 || !ipv4_ok(addr) || inet_pton(AF_INET, addr, &a) != 1)
+                return false;
+        uint32_t net = ntohl(a.s_addr), mask = len ? ~(uint32_t)0 << (32 - len) : 0;
+        if (net & ~mask)
+                return false;
+        *ret_net = net;
+        *ret_len = len;
+        return true;
+}
+
+static bool in_cidr4(const char *ip, uint32_t net, unsigned len)
+{
+        struct in_addr a;
+        uint32_t mask = len ? ~(uint32_t)0 << (32 - len) : 0;
+        return inet_pton(AF_INET, ip, &a) == 1 && (ntohl(a.s_addr) & mask) == net;
+}
+
+/* "PREFIX/N", N 1..128, no host bits set. */
+static bool cidr6_parse(const char *s, struct in6_addr *ret, unsigned *ret_len)
+{
+        char addr[INET6_ADDRSTRLEN];
+        const char *slash = s ? strchr(s, '/') : NULL;
+
+        if (!slash || (size_t)(slash - s) >= sizeof(addr) || !slash[1] || strlen(slash + 1) > 3 ||
+            !is_digits(slash + 1, strlen(slash + 1)) || slash[1] == '0')
+                return false;
+        memcpy(addr, s, (size_t)(slash - s));
+        addr[slash - s] = 0;
+        unsigned len = (unsigned)atoi(slash + 1);
+        if (len > 128 || inet_pton(AF_INET6, addr, ret) != 1)
+                return false;
+        for (unsigned b = len; b < 128; b++)
+                if (ret->s6_addr[b / 8] & (0x80 >> (b % 8)))
+                        return false;
+        *ret_len = len;
+        return true;
+}
+
+static bool in_cidr6(const char *ip, const struct in6_addr *net, unsigned len)
+{
+        struct in6_addr a;
+        if (inet_pton(AF_INET6, ip, &a) != 1)
+                return false;
+        for (unsigned b = 0; b < len; b++)
+                if ((a.s6_addr[b / 8] ^ net->s6_addr[b / 8]) & (0x80 >> (b % 8)))
+                        return false;
+        return true;
+}
+
+/* The network interfaces, the VPC and its security group. */
+static int check_nics(const struct kiln_imds_instance *in)
+{
+        bool have0 = false, v6 = false;
+        uint32_t net;
+        unsigned len;
+        struct in6_addr net6;
+
+        if (in->n_nics > KILN_IMDS_NICS_MAX || !in->nics)
+                return kiln_errorf(-EINVAL, "imds: %zu network interfaces, at most %u", in->n_nics, KILN_IMDS_NICS_MAX);
+        if (!id_ok(in->vpc_id, "vpc-"))
+                return kiln_errorf(-EINVAL, "imds: vpc id '%s' is not vpc- and 8 or 17 lowercase hex digits",
+                                   in->vpc_id ? in->vpc_id : "");
+        if (!id_ok(in->security_group_id, "sg-"))
+                return kiln_errorf(-EINVAL, "imds: security group id '%s' is not sg- and 8 or 17 lowercase hex digits",
+                                   in->security_group_id ? in->security_group_id : "");
+        if (in->security_group && (!printable(in->security_group, 255)))
+                return kiln_errorf(-EINVAL, "imds: security group name '%s' is empty or not printable",
+                                   in->security_group);
+        if (in->n_vpc_ipv4_cidrs == 0 || in->n_vpc_ipv4_cidrs > 5 || !in->vpc_ipv4_cidrs)
+                return kiln_errorf(-EINVAL, "imds: a VPC has 1 to 5 IPv4 blocks, not %zu", in->n_vpc_ipv4_cidrs);
+        for (size_t i = 0; i < in->n_vpc_ipv4_cidrs; i++)
+                if (!cidr4_parse(in->vpc_ipv4_cidrs[i], &net, &len))
+                        return kiln_errorf(-EINVAL, "imds: VPC block '%s' is not A.B.C.D/N",
+                                           in->vpc_ipv4_cidrs[i] ? in->vpc_ipv4_cidrs[i] : "");
+        if (in->vpc_ipv6_cidr && !cidr6_parse(in->vpc_ipv6_cidr, &net6, &len))
+                return kiln_errorf(-EINVAL, "imds: VPC IPv6 block '%s' is not PREFIX/N", in->vpc_ipv6_cidr);
+        for (size_t i = 0; i < in->n_nics; i++) {
+                const struct kiln_imds_nic *c = &in->nics[i];
+                if (c->device_number >= KILN_IMDS_NICS_MAX)
+                        return kiln_errorf(-EINVAL, "imds: network interface device number %u is not 0..%u",
+                                           c->device_number, KILN_IMDS_NICS_MAX - 1);
+                if (!c->mac || !mac_ok(c->mac))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: mac '%s' is not six lowercase hex pairs",
+                                           c->device_number, c->mac ? c->mac : "");
+                for (size_t j = 0; j < i; j++) {
+                        if (in->nics[j].device_number == c->device_number)
+                                return kiln_errorf(-EINVAL, "imds: network interface device number %u given twice",
+                                                   c->device_number);
+                        if (!strcmp(in->nics[j].mac, c->mac))
+                                return kiln_errorf(-EINVAL, "imds: mac %s given twice", c->mac);
+                }
+                if (!id_ok(c->interface_id, "eni-"))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: interface id '%s' is not eni- and 8 or 17 lowercase hex digits",
+                                           c->device_number, c->interface_id ? c->interface_id : "");
+                if (!id_ok(c->subnet_id, "subnet-"))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: subnet id '%s' is not subnet- and 8 or 17 lowercase hex digits",
+                                           c->device_number, c->subnet_id ? c->subnet_id : "");
+                if (!c->local_hostname || !printable(c->local_hostname, 255) || strchr(c->local_hostname, ' '))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: local hostname '%s' is missing or not printable",
+                                           c->device_number, c->local_hostname ? c->local_hostname : "");
+                if (!c->local_ipv4 || !ipv4_ok(c->local_ipv4))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: local ipv4 '%s' is not a dotted quad",
+                                           c->device_number, c->local_ipv4 ? c->local_ipv4 : "");
+                if (!cidr4_parse(c->subnet_ipv4_cidr, &net, &len) || !in_cidr4(c->local_ipv4, net, len))
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: subnet '%s' is not A.B.C.D/N holding %s",
+                                           c->device_number, c->subnet_ipv4_cidr ? c->subnet_ipv4_cidr : "",
+                                           c->local_ipv4);
+                if (c->ipv6) {
+                        if (!cidr6_parse(c->subnet_ipv6_cidr, &net6, &len) || !in_cidr6(c->ipv6, &net6, len))
+                                return kiln_errorf(-EINVAL, "imds: network interface %u: IPv6 subnet '%s' is not PREFIX/N holding '%s'",
+                                                   c->device_number, c->subnet_ipv6_cidr ? c->subnet_ipv6_cidr : "",
+                                                   c->ipv6);
+                        v6 = true;
+                } else if (c->subnet_ipv6_cidr) {
+                        return kiln_errorf(-EINVAL, "imds: network interface %u: an IPv6 subnet without an IPv6 address",
+                                           c->device_number);
+                }
+                if (c->device_number == 0) {
+                        have0 = true;
+                        if (strcmp(c->mac, in->mac) || strcmp(c->local_ipv4, in->local_ipv4))
+                                return kiln_errorf(-EINVAL, "imds: network interface 0 (%s, %s) is not the instance's (%s, %s)",
+                                                   c->mac, c->local_ipv4, in->mac, in->local_ipv4);
+                }
+        }
+        if (!have0)
+                return kiln_errorf(-EINVAL, "imds: no network interface with device number 0");
+        if (v6 && !in->vpc_ipv6_cidr)
+                return kiln_errorf(-EINVAL, "imds: a network interface has an IPv6 address but the VPC no IPv6 block");
+        return 0;
+}
+
 static bool bdm_name_ok(const char *s)
 {
         if (!strcmp(s, "ami") || !strcmp(s, "root") || !strcmp(s, "swap"))
@@ -919,6 +1132,11 @@ static int check_instance(const struct kiln_imds_instance *in)
                                 return kiln_errorf(-EINVAL, "imds: block device mapping '%s' given twice",
                                                    b->name);
         }
+        if (in->max_connections > KILN_IMDS_CONN_MAX)
+                return kiln_errorf(-EINVAL, "imds: %u connections at once, at most %u", in->max_connections,
+                                   KILN_IMDS_CONN_MAX);
+        if (in->n_nics)
+                return check_nics(in);
         return 0;
 }
 
@@ -1007,6 +1225,82 @@ static int identity_document(const struct kiln_imds_instance *in, const char *re
         return *ret ? 0 : -ENOMEM;
 }
 
+/* One "a\nb\nc" text from a list. */
+static char *join_lines(const char *const *v, size_t n)
+{
+        size_t len = 1;
+        for (size_t i = 0; i < n; i++)
+                len += strlen(v[i]) + 1;
+        char *s = malloc(len), *p = s;
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                p += sprintf(p, "%s%s", i ? "\n" : "", v[i]);
+        *p = 0;
+        return s;
+}
+
+/* meta-data/network/interfaces/macs/MAC/, one folder per interface. */
+static int fill_nics(int dfd, const struct kiln_imds_instance *in)
+{
+        char path[512], number[16];
+        int k;
+
+        if (in->n_nics == 0) {
+                const struct {
+                        const char *name, *value;
+                } nic[] = {
+                        { "device-number", "0" },
+                        { "local-hostname", in->hostname },
+                        { "local-ipv4s", in->local_ipv4 },
+                        { "mac", in->mac },
+                };
+                for (size_t i = 0; i < ARRAY_SIZE(nic); i++) {
+                        snprintf(path, sizeof(path), "tree/meta-data/network/interfaces/macs/%s/%s", in->mac,
+                                 nic[i].name);
+                        if ((k = put_str(dfd, path, nic[i].value)) < 0)
+                                return k;
+                }
+                return 0;
+        }
+        _cleanup_free_ char *vpc4 = join_lines(in->vpc_ipv4_cidrs, in->n_vpc_ipv4_cidrs);
+        if (!vpc4)
+                return -ENOMEM;
+        for (size_t i = 0; i < in->n_nics; i++) {
+                const struct kiln_imds_nic *c = &in->nics[i];
+                snprintf(number, sizeof(number), "%u", c->device_number);
+                const struct {
+                        const char *name, *value;
+                } f[] = {
+                        { "device-number", number },
+                        { "interface-id", c->interface_id },
+                        { "local-hostname", c->local_hostname },
+                        { "local-ipv4s", c->local_ipv4 },
+                        { "mac", c->mac },
+                        { "owner-id", "000000000000" }, /* no account: a local launch */
+                        { "security-group-ids", in->security_group_id },
+                        { "security-groups", in->security_group ? in->security_group : "default" },
+                        { "subnet-id", c->subnet_id },
+                        { "subnet-ipv4-cidr-block", c->subnet_ipv4_cidr },
+                        { "vpc-id", in->vpc_id },
+                        { "vpc-ipv4-cidr-block", in->vpc_ipv4_cidrs[0] },
+                        { "vpc-ipv4-cidr-blocks", vpc4 },
+                        { "ipv6s", c->ipv6 },
+                        { "subnet-ipv6-cidr-blocks", c->ipv6 ? c->subnet_ipv6_cidr : NULL },
+                        { "vpc-ipv6-cidr-blocks", c->ipv6 ? in->vpc_ipv6_cidr : NULL },
+                };
+                for (size_t j = 0; j < ARRAY_SIZE(f); j++) {
+                        if (!f[j].value)
+                                continue;
+                        snprintf(path, sizeof(path), "tree/meta-data/network/interfaces/macs/%s/%s", c->mac,
+                                 f[j].name);
+                        if ((k = put_str(dfd, path, f[j].value)) < 0)
+                                return k;
+                }
+        }
+        return 0;
+}
+
 static int fill(int dfd, const struct kiln_imds_instance *in)
 {
         uint8_t secret[KILN_IMDS_SECRET_SIZE];
@@ -1020,8 +1314,13 @@ static int fill(int dfd, const struct kiln_imds_instance *in)
         OPENSSL_cleanse(secret, sizeof(secret));
         if (k < 0)
                 return k;
-        if ((k = put_str(dfd, "settings", in->imds_v1 ? "imds_v1=1\n" : "imds_v1=0\n")) < 0)
+        char settings[64];
+        snprintf(settings, sizeof(settings), "imds_v1=%d\nmax_connections=%u\n", in->imds_v1 ? 1 : 0,
+                 in->max_connections ? in->max_connections : KILN_IMDS_CONN_DEFAULT);
+        if ((k = put_str(dfd, "settings", settings)) < 0)
                 return k;
+        if (mkdirat(dfd, "slots", 0700) < 0)
+                return -errno;
 
         snprintf(region, sizeof(region), "%.*s", (int)strlen(in->availability_zone) - 1, in->availability_zone);
         const struct {
@@ -1045,19 +1344,8 @@ static int fill(int dfd, const struct kiln_imds_instance *in)
                 if ((k = put_str(dfd, files[i].path, files[i].value)) < 0)
                         return k;
 
-        const struct {
-                const char *name, *value;
-        } nic[] = {
-                { "device-number", "0" },
-                { "local-hostname", hostname },
-                { "local-ipv4s", in->local_ipv4 },
-                { "mac", in->mac },
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(nic); i++) {
-                snprintf(path, sizeof(path), "tree/meta-data/network/interfaces/macs/%s/%s", in->mac, nic[i].name);
-                if ((k = put_str(dfd, path, nic[i].value)) < 0)
-                        return k;
-        }
+        if ((k = fill_nics(dfd, in)) < 0)
+                return k;
 
         for (size_t i = 0; i < in->n_bdm; i++) {
                 snprintf(path, sizeof(path), "tree/meta-data/block-device-mapping/%s", in->bdm[i].name);

@@ -20,6 +20,7 @@ struct kiln_instance_type {
         bool nvme_ebs;                  /* EBS volumes appear as NVMe */
         unsigned store_count;           /* NVMe instance-store volumes ... */
         unsigned store_gib;             /* ... of this size each */
+        unsigned max_enis;              /* network interfaces it takes (DeviceIndex 0..max_enis-1) */
 };
 
 #define KILN_DEFAULT_INSTANCE_TYPE "t3.micro"

@@ -14,11 +14,13 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <linux/kvm.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -104,6 +106,17 @@ static int json_want_bool(const char *what, const char *at, json_object *v, bool
         return 0;
 }
 
+/* A key as a message shows it: at most 40 bytes, anything but printable
+ * ASCII as '?', so a message stays one line. */
+static const char *key_shown(const char *key, char buf[48])
+{
+        size_t i;
+        for (i = 0; key[i] && i < 40; i++)
+                buf[i] = (unsigned char)key[i] >= 0x20 && (unsigned char)key[i] < 0x7f ? key[i] : '?';
+        buf[i] = 0;
+        return buf;
+}
+
 /* "/dev/sdf" or "sdf" (EC2 takes both for data volumes): lowercase letters,
  * digits and slashes; kept as "/dev/NAME". */
 static int device_name_norm(const char *what, const char *at, const char *s, char **ret)
@@ -126,7 +139,7 @@ static int device_name_norm(const char *what, const char *at, const char *s, cha
 
 static int parse_ebs(const char *what, const char *at, json_object *o, struct kiln_bdm *b)
 {
-        char k[96];
+        char k[96], shown[48];
 
         if (!json_object_is_type(o, json_type_object))
                 return kiln_errorf(-EBADMSG, "%s: %s.Ebs: expected an object", what, at);
@@ -134,7 +147,7 @@ static int parse_ebs(const char *what, const char *at, json_object *o, struct ki
         json_object_object_foreach(o, key, v)
         {
                 int r = 0;
-                snprintf(k, sizeof(k), "%s.Ebs.%.40s", at, key);
+                snprintf(k, sizeof(k), "%s.Ebs.%s", at, key_shown(key, shown));
                 if (!strcmp(key, "VolumeSize")) {
                         int64_t n;
                         if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 1 ||
@@ -178,7 +191,7 @@ static int parse_ebs(const char *what, const char *at, json_object *o, struct ki
 
 static int parse_mapping(const char *what, size_t idx, json_object *o, struct kiln_bdm *b)
 {
-        char at[32], k[96];
+        char at[32], k[96], shown[48];
 
         snprintf(at, sizeof(at), "[%zu]", idx);
         *b = (struct kiln_bdm){ .delete_on_termination = -1 };
@@ -187,7 +200,7 @@ static int parse_mapping(const char *what, size_t idx, json_object *o, struct ki
         json_object_object_foreach(o, key, v)
         {
                 int r = 0;
-                snprintf(k, sizeof(k), "%s.%.40s", at, key);
+                snprintf(k, sizeof(k), "%s.%s", at, key_shown(key, shown));
                 if (!strcmp(key, "DeviceName")) {
                         char *s = NULL;
                         r = json_want_string(what, k, v, &s);
@@ -289,6 +302,160 @@ int kiln_bdm_parse(const char *what, const char *buf, size_t len, struct kiln_bd
         if (r < 0)
                 return r;
         return bdm_from_json(what, o, ret);
+}
+
+/* ------------------------------------------------------------ network interfaces */
+
+void kiln_nic_spec_list_free(struct kiln_nic_spec_list *l)
+{
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i].description);
+        free(l->v);
+        *l = (struct kiln_nic_spec_list){ 0 };
+}
+
+static int json_want_uint(const char *what, const char *at, json_object *v, unsigned max, const char *why,
+                          unsigned *ret)
+{
+        int64_t n;
+
+        if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 || n > max)
+                return kiln_errorf(-EBADMSG, "%s: %s: expected an integer from 0 to %u%s", what, at, max, why);
+        *ret = (unsigned)n;
+        return 0;
+}
+
+/* "0A:1b:..." -> "0a:1b:..." in out; false unless six hex pairs, unicast, not all zero. */
+static bool mac_parse(const char *s, char out[18])
+{
+        unsigned b[6];
+        char tail;
+
+        if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+                return false;
+        for (int i = 0; i < 6; i++)
+                if (!isxdigit((unsigned char)s[3 * i]) || !isxdigit((unsigned char)s[3 * i + 1]) ||
+                    (i < 5 && s[3 * i + 2] != ':'))
+                        return false;
+        if ((b[0] & 1) || !(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+                return false;
+        snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0] & 0xffu, b[1] & 0xffu, b[2] & 0xffu,
+                 b[3] & 0xffu, b[4] & 0xffu, b[5] & 0xffu);
+        return true;
+}
+
+static int parse_nic(const char *what, size_t idx, json_object *o, struct kiln_nic_spec *n)
+{
+        char at[32], k[96], shown[48];
+        bool have_index = false;
+
+        snprintf(at, sizeof(at), "[%zu]", idx);
+        *n = (struct kiln_nic_spec){ 0 };
+        if (!json_object_is_type(o, json_type_object))
+                return kiln_errorf(-EBADMSG, "%s: %s: expected an object", what, at);
+        json_object_object_foreach(o, key, v)
+        {
+                int r;
+                snprintf(k, sizeof(k), "%s.%s", at, key_shown(key, shown));
+                if (!strcmp(key, "DeviceIndex")) {
+                        r = json_want_uint(what, k, v, KILN_NIC_MAX - 1, "", &n->device_index);
+                        have_index = true;
+                } else if (!strcmp(key, "Description")) {
+                        r = json_want_string(what, k, v, &n->description);
+                        if (r == 0) {
+                                size_t len = strlen(n->description);
+                                bool ok = len <= KILN_NIC_DESCRIPTION_MAX;
+                                for (size_t i = 0; ok && i < len; i++)
+                                        ok = (unsigned char)n->description[i] >= 0x20 && n->description[i] != 0x7f;
+                                if (!ok)
+                                        return kiln_errorf(-EBADMSG, "%s: %s: expected at most %u printable characters",
+                                                           what, k, KILN_NIC_DESCRIPTION_MAX);
+                        }
+                } else if (!strcmp(key, "Ipv6AddressCount")) {
+                        r = json_want_uint(what, k, v, 1, " (a NIC gets at most its one SLAAC address)",
+                                           &n->ipv6_count);
+                } else if (!strcmp(key, "MacAddress")) {
+                        _cleanup_free_ char *mac = NULL;
+                        r = json_want_string(what, k, v, &mac);
+                        if (r == 0 && !mac_parse(mac, n->mac))
+                                return kiln_errorf(-EBADMSG, "%s: %s: expected a unicast MAC address (0a:1b:2c:3d:4e:5f)",
+                                                   what, k);
+                } else {
+                        return kiln_errorf(-EBADMSG,
+                                           "%s: %s: unknown key (kiln run takes DeviceIndex, Description, "
+                                           "Ipv6AddressCount, MacAddress)",
+                                           what, k);
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (!have_index)
+                return kiln_errorf(-EBADMSG, "%s: %s: no DeviceIndex", what, at);
+        return 0;
+}
+
+int kiln_nics_parse(const char *what, const char *buf, size_t len, struct kiln_nic_spec_list *ret)
+{
+        _cleanup_json_ json_object *arr = NULL;
+        struct kiln_nic_spec_list l = { 0 };
+        bool have0 = false;
+        size_t n;
+        int r;
+
+        if (len > KILN_NIC_JSON_MAX)
+                return kiln_errorf(-E2BIG, "%s: more than %u bytes", what, KILN_NIC_JSON_MAX);
+        if ((r = json_parse_text(what, buf, len, &arr)) < 0)
+                return r;
+        if (!json_object_is_type(arr, json_type_array))
+                return kiln_errorf(-EBADMSG, "%s: expected an array of network interfaces", what);
+        n = json_object_array_length(arr);
+        if (n > KILN_NIC_MAX)
+                return kiln_errorf(-E2BIG, "%s: %zu network interfaces, at most %d", what, n, KILN_NIC_MAX);
+        if (n == 0)
+                return kiln_errorf(-EBADMSG, "%s: no network interfaces (DeviceIndex 0 is needed)", what);
+        l.v = calloc(n, sizeof(*l.v));
+        if (!l.v)
+                return kiln_errorf(-ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                r = parse_nic(what, i, json_object_array_get_idx(arr, i), &l.v[i]);
+                l.n = i + 1;
+                if (r < 0)
+                        goto fail;
+                for (size_t j = 0; j < i; j++)
+                        if (l.v[j].device_index == l.v[i].device_index) {
+                                r = kiln_errorf(-EBADMSG, "%s: [%zu]: DeviceIndex %u is given twice", what, i,
+                                                l.v[i].device_index);
+                                goto fail;
+                        }
+                have0 |= l.v[i].device_index == 0;
+        }
+        if (!have0) {
+                r = kiln_errorf(-EBADMSG, "%s: no DeviceIndex 0 (the primary network interface)", what);
+                goto fail;
+        }
+        *ret = l;
+        return 0;
+fail:
+        kiln_nic_spec_list_free(&l);
+        return r;
+}
+
+int kiln_nics_count(unsigned n, struct kiln_nic_spec_list *ret)
+{
+        struct kiln_nic_spec_list l = { 0 };
+
+        if (n < 1 || n > KILN_NIC_MAX)
+                return kiln_errorf(-EINVAL, "--nics: expected a number from 1 to %d, not %u", KILN_NIC_MAX, n);
+        l.v = calloc(n, sizeof(*l.v));
+        if (!l.v)
+                return kiln_errorf(-ENOMEM, "out of memory");
+        for (unsigned i = 0; i < n; i++)
+                l.v[i].device_index = i;
+        l.n = n;
+        *ret = l;
+        return 0;
 }
 
 /* ------------------------------------------------------------ image metadata */
@@ -451,6 +618,9 @@ void kiln_launch_free(struct kiln_launch *l)
         for (size_t i = 0; i < l->n_vols; i++)
                 volume_free(&l->vols[i]);
         free(l->vols);
+        for (size_t i = 0; l->nics && i < l->n_nics; i++)
+                free(l->nics[i].description);
+        free(l->nics);
         *l = (struct kiln_launch){ 0 };
 }
 
@@ -663,6 +833,123 @@ static int ebs_volume(struct kiln_launch *l, const struct kiln_launch_req *req, 
         return 0;
 }
 
+/* A MAC from the seed: 0a:xx:xx:xx:xx:xx, locally administered (bit 1 of
+ * the first byte) and unicast (bit 0 clear).  DeviceIndex 0 keeps the
+ * derivation a single NIC always had. */
+static void derive_mac(const struct kiln_launch_req *req, unsigned index, unsigned attempt, char out[18])
+{
+        char purpose[32];
+        uint8_t u[16];
+
+        if (index == 0 && attempt == 0)
+                snprintf(purpose, sizeof(purpose), "mac");
+        else
+                snprintf(purpose, sizeof(purpose), "mac %u/%u", index, attempt);
+        derive_uuid(req->seed, req->seed_len, purpose, u);
+        snprintf(out, 18, "0a:%02x:%02x:%02x:%02x:%02x", u[0], u[1], u[2], u[3], u[4]);
+}
+
+/* The NICs of the launch, by DeviceIndex: addresses, MACs, identities. */
+static int plan_nics(struct kiln_launch *l, const struct kiln_launch_req *req)
+{
+        static const struct kiln_nic_spec one = { .device_index = 0 };
+        const struct kiln_nic_spec *spec = req->nics ? req->nics->v : &one;
+        const struct kiln_nic_spec *by_index[KILN_NIC_MAX] = { NULL };
+        size_t n = req->nics ? req->nics->n : 1;
+        char hex[18], purpose[32];
+
+        if (n == 0 || n > KILN_NIC_MAX)
+                return kiln_errorf(-EINVAL, "a launch takes 1 to %d network interfaces, not %zu", KILN_NIC_MAX, n);
+        for (size_t i = 0; i < n; i++) {
+                unsigned k = spec[i].device_index;
+                if (k >= l->type->max_enis)
+                        return kiln_errorf(-EINVAL,
+                                           "network interface DeviceIndex %u: instance type %s takes %u network interfaces (DeviceIndex 0 to %u)",
+                                           k, l->type->name, l->type->max_enis, l->type->max_enis - 1);
+                if (k >= KILN_NIC_MAX || by_index[k])
+                        return kiln_errorf(-EINVAL, "network interface DeviceIndex %u is given twice", k);
+                if (spec[i].ipv6_count > 1)
+                        return kiln_errorf(-EOPNOTSUPP,
+                                           "network interface DeviceIndex %u: Ipv6AddressCount %u: kiln run gives a NIC at most one IPv6 address",
+                                           k, spec[i].ipv6_count);
+                by_index[k] = &spec[i];
+        }
+        if (!by_index[0])
+                return kiln_errorf(-EINVAL, "no network interface with DeviceIndex 0 (the primary)");
+        l->nics = calloc(n, sizeof(*l->nics));
+        if (!l->nics)
+                return kiln_errorf(-ENOMEM, "out of memory");
+        for (unsigned k = 0; k < KILN_NIC_MAX; k++) {
+                const struct kiln_nic_spec *sp = by_index[k];
+                if (!sp)
+                        continue;
+                struct kiln_nic *c = &l->nics[l->n_nics++];
+                char dashed[16];
+                c->device_index = k;
+                if (sp->description && !(c->description = strdup(sp->description)))
+                        return kiln_errorf(-ENOMEM, "out of memory");
+                /* A MAC of its own, distinct from the others' (given or derived). */
+                if (sp->mac[0]) {
+                        memcpy(c->mac, sp->mac, sizeof(c->mac));
+                        for (size_t j = 0; j + 1 < l->n_nics; j++)
+                                if (!strcmp(l->nics[j].mac, c->mac))
+                                        return kiln_errorf(-EINVAL, "network interface DeviceIndex %u: MacAddress %s is "
+                                                                    "another interface's", k, c->mac);
+                }
+                for (unsigned attempt = 0; !sp->mac[0]; attempt++) {
+                        bool clash = false;
+                        derive_mac(req, k, attempt, c->mac);
+                        for (unsigned m = 0; m < KILN_NIC_MAX; m++)
+                                clash |= by_index[m] && !strcmp(by_index[m]->mac, c->mac);
+                        for (size_t j = 0; j + 1 < l->n_nics; j++)
+                                clash |= !strcmp(l->nics[j].mac, c->mac);
+                        if (!clash)
+                                break;
+                }
+                snprintf(purpose, sizeof(purpose), "eni %u", k);
+                derive_hex17(req, purpose, false, hex);
+                snprintf(c->interface_id, sizeof(c->interface_id), "eni-%s", hex);
+                snprintf(purpose, sizeof(purpose), "subnet %u", k);
+                derive_hex17(req, purpose, false, hex);
+                snprintf(c->subnet_id, sizeof(c->subnet_id), "subnet-%s", hex);
+                if (k == 0) {
+                        snprintf(c->net, sizeof(c->net), "%s", KILN_GUEST_NET);
+                        snprintf(c->host, sizeof(c->host), "%s", KILN_GUEST_HOST);
+                        snprintf(c->ipv4, sizeof(c->ipv4), "%s", KILN_GUEST_IPV4);
+                } else {
+                        snprintf(c->net, sizeof(c->net), "100.64.%u.0/20", 16 * k);
+                        snprintf(c->host, sizeof(c->host), "100.64.%u.1", 16 * k);
+                        snprintf(c->ipv4, sizeof(c->ipv4), "100.64.%u.15", 16 * k);
+                }
+                snprintf(dashed, sizeof(dashed), "%s", c->ipv4);
+                for (char *p = dashed; *p; p++)
+                        if (*p == '.')
+                                *p = '-';
+                snprintf(c->hostname, sizeof(c->hostname), "ip-%s.ec2.internal", dashed);
+                if (sp->ipv6_count) {
+                        /* fd00:ec2:0:k::/64, and the EUI-64 of the MAC: its
+                         * universal/local bit flipped, ff:fe in the middle. */
+                        struct in6_addr a = { .s6_addr = { 0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, (uint8_t)k } };
+                        unsigned m[6];
+                        char buf[INET6_ADDRSTRLEN];
+                        if (!inet_ntop(AF_INET6, &a, buf, sizeof(buf)) ||
+                            sscanf(c->mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+                                return kiln_errorf(-EINVAL, "cannot make an IPv6 address for %s", c->mac);
+                        snprintf(c->ipv6_net, sizeof(c->ipv6_net), "%s/64", buf);
+                        const uint8_t eui[8] = { (uint8_t)(m[0] ^ 0x02), (uint8_t)m[1], (uint8_t)m[2], 0xff, 0xfe,
+                                                 (uint8_t)m[3], (uint8_t)m[4], (uint8_t)m[5] };
+                        memcpy(a.s6_addr + 8, eui, 8);
+                        if (!inet_ntop(AF_INET6, &a, c->ipv6, sizeof(c->ipv6)))
+                                return kiln_errorf(-EINVAL, "cannot make an IPv6 address for %s", c->mac);
+                }
+        }
+        derive_hex17(req, "vpc", false, hex);
+        snprintf(l->vpc_id, sizeof(l->vpc_id), "vpc-%s", hex);
+        derive_hex17(req, "security group", false, hex);
+        snprintf(l->security_group_id, sizeof(l->security_group_id), "sg-%s", hex);
+        return 0;
+}
+
 int kiln_launch_plan(const struct kiln_image *img, const struct kiln_launch_req *req, struct kiln_launch *ret)
 {
         const char *tname = req->instance_type ? req->instance_type : KILN_DEFAULT_INSTANCE_TYPE;
@@ -750,8 +1037,8 @@ int kiln_launch_plan(const struct kiln_image *img, const struct kiln_launch_req 
         u[0] = 0xec;
         u[1] = (uint8_t)(0x20 | (u[1] & 0x0f));
         format_uuid(u, l.uuid);
-        derive_uuid(req->seed, req->seed_len, "mac", u);
-        snprintf(l.mac, sizeof(l.mac), "0a:%02x:%02x:%02x:%02x:%02x", u[0], u[1], u[2], u[3], u[4]);
+        if ((r = plan_nics(&l, req)) < 0)
+                goto fail;
         l.imds_v1 = !img->imds_support || strcmp(img->imds_support, "v2.0");
         l.ena_support = img->ena_support;
         kiln_bdm_list_free(&m);
@@ -944,13 +1231,42 @@ int kiln_launch_qemu_argv(const struct kiln_launch *l, const struct kiln_qemu_en
                 arg(&a, "-device");
                 arg(&a, "virtio-blk-pci,drive=seed,addr=0x%x", slot);
         }
-        arg(&a, "-netdev");
-        arg(&a, "user,id=n0,net=" KILN_GUEST_NET ",host=" KILN_GUEST_HOST ",dhcpstart=" KILN_GUEST_IPV4
-                ",hostname=ip-169-254-0-15,hostfwd=tcp:127.0.0.1:%d-:22,guestfwd=tcp:" KILN_IMDS_ADDR
-                ":80-cmd:%s imds serve %s",
-            env->ssh_port, env->kiln, env->imds_dir);
-        arg(&a, "-device");
-        arg(&a, "virtio-net-pci,netdev=n0,mac=%s,addr=0x3", l->mac);
+        /* A user network per NIC, each restricted (restrict=on): the guest
+         * reaches neither the host nor anything beyond it, only what is
+         * forwarded explicitly, the IMDS and SSH on DeviceIndex 0.  NICs sit
+         * at slot 0x3 + DeviceIndex, below the disks, so the guest numbers
+         * them in DeviceIndex order. */
+        if (l->n_nics == 0 || l->nics[0].device_index != 0) {
+                kiln_argv_free(a.v);
+                return kiln_errorf(-EINVAL, "the launch has no network interface with DeviceIndex 0");
+        }
+        for (size_t i = 0; i < l->n_nics; i++) {
+                const struct kiln_nic *c = &l->nics[i];
+                unsigned k = c->device_index;
+                char name[24];
+                if (KILN_NIC_PCI_SLOT + k >= 0x10) {
+                        kiln_argv_free(a.v);
+                        return kiln_errorf(-EINVAL, "network interface DeviceIndex %u has no PCI slot (at most %d)", k,
+                                           0x10 - KILN_NIC_PCI_SLOT - 1);
+                }
+                /* The DHCP host name: "ip-169-254-0-15". */
+                snprintf(name, sizeof(name), "%.*s", (int)strcspn(c->hostname, "."), c->hostname);
+                arg(&a, "-netdev");
+                if (k == 0)
+                        arg(&a,
+                            "user,id=n0,restrict=on,net=%s,host=%s,dhcpstart=%s,hostname=%s,%s%s,hostfwd=tcp:127.0.0.1:%d-:22,"
+                            "guestfwd=tcp:" KILN_IMDS_ADDR ":80-cmd:%s imds serve %s",
+                            c->net, c->host, c->ipv4, name, c->ipv6[0] ? "ipv4=on,ipv6=on,ipv6-net=" : "ipv4=on,ipv6=off",
+                            c->ipv6[0] ? c->ipv6_net : "", env->ssh_port, env->kiln, env->imds_dir);
+                else
+                        arg(&a, "user,id=n%u,restrict=on,net=%s,host=%s,dhcpstart=%s,hostname=%s,%s%s", k, c->net,
+                            c->host, c->ipv4, name, c->ipv6[0] ? "ipv4=on,ipv6=on,ipv6-net=" : "ipv4=on,ipv6=off",
+                            c->ipv6[0] ? c->ipv6_net : "");
+                arg(&a, "-device");
+                /* Only the primary keeps its boot ROM: SeaBIOS has room for a few. */
+                arg(&a, "virtio-net-pci,netdev=n%u,mac=%s,addr=0x%x%s", k, c->mac, KILN_NIC_PCI_SLOT + k,
+                    k ? ",romfile=" : "");
+        }
         if (a.failed) {
                 kiln_argv_free(a.v);
                 return kiln_errorf(-ENOMEM, "out of memory");
@@ -1089,13 +1405,40 @@ static int write_imds(const struct kiln_launch *l, const struct kiln_launch_io *
                 if (kl > 4 && !strcmp(key_name + kl - 4, ".pub"))
                         key_name[kl - 4] = 0;
         }
+        struct kiln_imds_nic nics[KILN_NIC_MAX];
+        bool v6 = false;
+        for (size_t i = 0; i < l->n_nics && i < ARRAY_SIZE(nics); i++) {
+                const struct kiln_nic *c = &l->nics[i];
+                nics[i] = (struct kiln_imds_nic){
+                        .device_number = c->device_index,
+                        .mac = c->mac,
+                        .interface_id = c->interface_id,
+                        .local_hostname = c->hostname,
+                        .local_ipv4 = c->ipv4,
+                        .subnet_id = c->subnet_id,
+                        .subnet_ipv4_cidr = c->net,
+                        .ipv6 = c->ipv6[0] ? c->ipv6 : NULL,
+                        .subnet_ipv6_cidr = c->ipv6[0] ? c->ipv6_net : NULL,
+                };
+                v6 |= c->ipv6[0] != 0;
+        }
+        /* The VPC: 169.254.0.0/16, and 100.64.0.0/16 for the other NICs' subnets. */
+        static const char *const vpc4[] = { KILN_GUEST_NET, KILN_VPC_IPV4_CIDR2 };
         struct kiln_imds_instance in = {
                 .instance_id = l->instance_id,
                 .ami_id = l->ami_id,
                 .instance_type = l->type->name,
-                .hostname = "ip-169-254-0-15.ec2.internal",
-                .local_ipv4 = KILN_GUEST_IPV4,
-                .mac = l->mac,
+                .hostname = l->nics[0].hostname,
+                .local_ipv4 = l->nics[0].ipv4,
+                .mac = l->nics[0].mac,
+                .nics = nics,
+                .n_nics = MIN(l->n_nics, ARRAY_SIZE(nics)),
+                .vpc_id = l->vpc_id,
+                .vpc_ipv4_cidrs = vpc4,
+                .n_vpc_ipv4_cidrs = l->n_nics > 1 ? 2 : 1,
+                .vpc_ipv6_cidr = v6 ? KILN_VPC_IPV6_CIDR : NULL,
+                .security_group_id = l->security_group_id,
+                .security_group = "default",
                 .availability_zone = "us-east-1a",
                 .key_name = key_name,
                 .public_key = (const char *)pub,
@@ -1286,6 +1629,30 @@ static bool has_suffix(const char *s, size_t len, const char *suf)
         return len >= n && !memcmp(s + len - n, suf, n);
 }
 
+static bool word_char(char c)
+{
+        return isalnum((unsigned char)c) || c == '_';
+}
+
+bool kiln_console_is_net_line(const char *line)
+{
+        static const char *const ifnames[] = { "eth", "ens", "enp" };
+
+        if (strcasestr(line, "dhcp") || strcasestr(line, "network"))
+                return true;
+        for (const char *p = line; *p; p++) {
+                bool start = p == line || !word_char(p[-1]);
+                if (!start)
+                        continue;
+                if (!strncasecmp(p, "link", 4) && !word_char(p[4]))
+                        return true;
+                for (size_t i = 0; i < ARRAY_SIZE(ifnames); i++)
+                        if (!strncmp(p, ifnames[i], 3) && isdigit((unsigned char)p[3]))
+                                return true;
+        }
+        return false;
+}
+
 void kiln_console_line(struct kiln_console *c, const char *line, size_t len, int64_t t_ms)
 {
         char buf[1024];
@@ -1302,6 +1669,20 @@ void kiln_console_line(struct kiln_console *c, const char *line, size_t len, int
                 if (buf[i] == 0)
                         buf[i] = ' ';
 
+        if (kiln_console_is_net_line(buf)) {
+                if (c->n_net_lines == KILN_CONSOLE_NET_LINES) {
+                        memmove(c->net_lines[0], c->net_lines[1], sizeof(c->net_lines[0]) * (KILN_CONSOLE_NET_LINES - 1));
+                        c->n_net_lines--;
+                }
+                char *d = c->net_lines[c->n_net_lines++];
+                size_t n = MIN(len, (size_t)KILN_CONSOLE_NET_LINE_MAX - 1);
+                memcpy(d, buf, n);
+                d[n] = 0;
+                for (char *p = d; *p; p++)
+                        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                                *p = ' ';
+                c->net_seq++;
+        }
         if (c->linux_ms < 0 && strstr(buf, "Linux version "))
                 c->linux_ms = t_ms;
         if (c->init_ms < 0 && !strncmp(buf, "kiln-init ", 10) && has_suffix(buf, len, " starting"))

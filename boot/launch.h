@@ -53,6 +53,37 @@ struct kiln_bdm_list {
 int kiln_bdm_parse(const char *what, const char *buf, size_t len, struct kiln_bdm_list *ret);
 void kiln_bdm_list_free(struct kiln_bdm_list *l);
 
+/*
+ * The network interfaces of a launch, the AWS CLI's --network-interfaces:
+ *   [{"DeviceIndex": 0}, {"DeviceIndex": 1, "Description": "backend",
+ *     "Ipv6AddressCount": 1}]
+ * DeviceIndex is required and unique, 0 must be there; other keys are
+ * refused but kiln's "MacAddress": "0a:1b:2c:3d:4e:5f" (a unicast MAC, in
+ * place of the derived one: a network-config can then match it).  The instance type's limit is checked by kiln_launch_plan().
+ */
+#define KILN_NIC_MAX 16                     /* entries; DeviceIndex 0..KILN_NIC_MAX-1 */
+#define KILN_NIC_JSON_MAX (64u * 1024)      /* bytes of --network-interfaces */
+#define KILN_NIC_DESCRIPTION_MAX 255u       /* EC2's limit */
+
+struct kiln_nic_spec {
+        unsigned device_index;
+        char *description;              /* NULL: none */
+        unsigned ipv6_count;            /* 0 or 1: the NIC's SLAAC address */
+        char mac[18];                   /* "0a:...", lowercase; "": derived */
+};
+
+struct kiln_nic_spec_list {
+        struct kiln_nic_spec *v;
+        size_t n;
+};
+
+/* Parse a list (a JSON array); `what` names the input in messages.
+ * -EBADMSG for malformed input, -E2BIG over the limits. */
+int kiln_nics_parse(const char *what, const char *buf, size_t len, struct kiln_nic_spec_list *ret);
+/* --nics N: DeviceIndex 0..N-1 (N from 1 to KILN_NIC_MAX). */
+int kiln_nics_count(unsigned n, struct kiln_nic_spec_list *ret);
+void kiln_nic_spec_list_free(struct kiln_nic_spec_list *l);
+
 /* What `kiln build` wrote beside an image: IMAGE.json (RegisterImage) and,
  * when present, IMAGE.kiln.json. */
 struct kiln_image {
@@ -81,6 +112,7 @@ struct kiln_launch_req {
         const char *instance_type;              /* NULL: KILN_DEFAULT_INSTANCE_TYPE */
         const char *boot_mode;                  /* NULL: the image's */
         const struct kiln_bdm_list *bdm;        /* --block-device-mapping, or NULL */
+        const struct kiln_nic_spec_list *nics;  /* --network-interfaces, or NULL: one, DeviceIndex 0 */
         const uint8_t *seed;                    /* identities are derived from it */
         size_t seed_len;
 };
@@ -101,13 +133,45 @@ struct kiln_volume {
         bool qcow2;                     /* else raw */
 };
 
+/*
+ * A network interface as planned: its own QEMU user network and
+ * virtio-net-pci device (PCI slot KILN_NIC_PCI_SLOT + device index, so the
+ * guest enumerates them in DeviceIndex order).  DeviceIndex 0 is on
+ * 169.254.0.0/16 with the IMDS and the SSH forward; DeviceIndex k > 0 on
+ * 100.64.(16k).0/20, in the VPC's secondary block 100.64.0.0/16 (shared
+ * address space, not private-use).  The guest's DHCP lease is .15 of its
+ * network; with Ipv6AddressCount 1, the network also has the IPv6 prefix
+ * fd00:ec2:0:k::/64 (in the VPC's fd00:ec2::/56) and the guest's SLAAC
+ * address is that prefix and the EUI-64 of the MAC.
+ */
+struct kiln_nic {
+        unsigned device_index;
+        char *description;              /* NULL: none */
+        char mac[18];                   /* "0a:..": locally administered, unicast, distinct */
+        char interface_id[22];          /* "eni-" + 17 hex */
+        char subnet_id[25];             /* "subnet-" + 17 hex */
+        char net[20];                   /* "169.254.0.0/16", "100.64.16.0/20" */
+        char host[16];                  /* QEMU's address in it: "169.254.0.1", "100.64.16.1" */
+        char ipv4[16];                  /* the guest's: "169.254.0.15", "100.64.16.15" */
+        char hostname[40];              /* "ip-169-254-0-15.ec2.internal" */
+        char ipv6_net[52];              /* "fd00:ec2:0:1::/64", or "" */
+        char ipv6[40];                  /* the guest's SLAAC address, or "" */
+};
+
+#define KILN_NIC_PCI_SLOT 0x3           /* DeviceIndex k is at PCI slot 0x3 + k (disks from 0x10) */
+#define KILN_VPC_IPV4_CIDR2 "100.64.0.0/16"  /* the VPC's second block: NICs 1..15 */
+#define KILN_VPC_IPV6_CIDR "fd00:ec2::/56"
+
 struct kiln_launch {
         const struct kiln_instance_type *type;
         enum kiln_boot_mode firmware;   /* KILN_BOOT_LEGACY_BIOS (SeaBIOS) or KILN_BOOT_UEFI (OVMF) */
         char instance_id[20];           /* "i-" + 17 hex */
         char ami_id[22];                /* "ami-" + 17 hex, from the image's digest or name */
         char uuid[37];                  /* SMBIOS system UUID, "ec2..." like Nitro's */
-        char mac[18];                   /* "0a:..": locally administered, unicast */
+        char vpc_id[22];                /* "vpc-" + 17 hex */
+        char security_group_id[21];     /* "sg-" + 17 hex: the VPC's "default" group */
+        struct kiln_nic *nics;          /* by DeviceIndex; nics[0] is DeviceIndex 0, the primary */
+        size_t n_nics;
         struct kiln_volume *vols;       /* root, EBS in mapping order, instance store */
         size_t n_vols;
         bool imds_v1;                   /* IMDSv1 allowed (ImdsSupport is not v2.0) */
@@ -200,6 +264,8 @@ int kiln_accel_pick(const char *accel, bool *ret_kvm);
  */
 #define KILN_CONSOLE_TASKS 16
 #define KILN_CONSOLE_KEYS 8
+#define KILN_CONSOLE_NET_LINES 3
+#define KILN_CONSOLE_NET_LINE_MAX 160
 
 struct kiln_console_task {
         char name[24];
@@ -221,11 +287,20 @@ struct kiln_console {
         char *keys[KILN_CONSOLE_KEYS];          /* "TYPE BASE64" */
         size_t n_keys;
         bool keys_done;                 /* an END SSH HOST KEY KEYS was seen */
+        /* The last lines about the network (eth0, ens5, enp0s3, DHCP,
+         * "network", "link"), oldest first, control characters blanked:
+         * what kiln run shows while it waits for SSH. */
+        char net_lines[KILN_CONSOLE_NET_LINES][KILN_CONSOLE_NET_LINE_MAX];
+        size_t n_net_lines;
+        uint64_t net_seq;               /* network lines seen so far */
 };
 
 void kiln_console_init(struct kiln_console *c);
 /* One line (without its newline; a trailing \r is ignored) seen at t_ms. */
 void kiln_console_line(struct kiln_console *c, const char *line, size_t len, int64_t t_ms);
+/* Whether a console line is about the network: an interface name (eth0,
+ * ens5, enp0s3), or "dhcp", "network" or the word "link", in any case. */
+bool kiln_console_is_net_line(const char *line);
 void kiln_console_free(struct kiln_console *c);
 /*
  * A known_hosts text for HOST (e.g. "[127.0.0.1]:2222") from the KEYS block,

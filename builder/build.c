@@ -6,6 +6,7 @@
  * code into a temporary file that is renamed into place with its metadata.
  */
 #include "build.h"
+#include "netrender.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +116,8 @@ static int write_text_temp(const char *output, const char *suffix, const char *t
         if (r < 0)
                 return r;
         r = write_full(fd, text, len);
+        if (r >= 0 && fsync(fd) < 0) /* on disk before its name is */
+                r = -errno;
         if (r < 0) {
                 r = kiln_errorf(r, "cannot write metadata for '%s': %s", output, strerror(-r));
                 close(fd);
@@ -308,6 +311,47 @@ static int add_cloud_cfg(struct build *b)
                 return -ENOMEM;
         r = kiln_tree_put_file(b->t, "etc/kiln/cloud.cfg", 0644, text, len, b->when, NULL);
         return r;
+}
+
+/* Which network stack kiln-init will render the instance's network for
+ * (netrender.h), asked of the tree as kiln-init asks the root. */
+static bool tree_exists(void *ud, const char *path)
+{
+        struct kiln_dentry *d;
+        /* The link itself counts; a merged /usr (sbin -> usr/sbin) on the way too. */
+        return kiln_tree_lookup(ud, path, &d) >= 0 || kiln_tree_lookup_follow(ud, path, &d) >= 0;
+}
+
+static int tree_read_text(void *ud, const char *path, char **ret, size_t *ret_len)
+{
+        struct kiln_dentry *d;
+        int r = kiln_tree_lookup_follow(ud, path, &d);
+        if (r < 0)
+                return r;
+        if (!S_ISREG(d->inode->mode))
+                return -EINVAL;
+        return kiln_tree_read_file(ud, d->inode, 1u << 20, (uint8_t **)ret, ret_len);
+}
+
+static int tree_readlink(void *ud, const char *path, char **ret)
+{
+        struct kiln_dentry *d;
+        int r = kiln_tree_lookup(ud, path, &d);
+        if (r < 0 && kiln_tree_lookup_follow(ud, path, &d) < 0)
+                return r;
+        if (!S_ISLNK(d->inode->mode) || !d->inode->symlink)
+                return -EINVAL;
+        *ret = strdup(d->inode->symlink);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static void probe_network(struct build *b)
+{
+        struct kiln_net_probe p = { .exists = tree_exists, .read = tree_read_text, .readlink = tree_readlink,
+                                    .ud = b->t };
+        enum kiln_net_stack s = kiln_net_stack_pick(&p, b->res.net_reason, sizeof(b->res.net_reason));
+
+        snprintf(b->res.net_stack, sizeof(b->res.net_stack), "%s", s == KILN_NET_STACK_NONE ? "" : kiln_net_stack_to_string(s));
 }
 
 static int add_grub_defaults(struct build *b)
@@ -581,6 +625,15 @@ static int prepare_boot(struct build *b)
                 r = add_cloud_cfg(b);
                 if (r < 0)
                         return kiln_error_prefix(r, "writing /etc/kiln/cloud.cfg");
+                probe_network(b);
+                /* What kiln-init's switch_root hands over to (unless the
+                 * command line names another init=): without one the boot
+                 * stops in the initramfs. */
+                struct kiln_dentry *d;
+                const char *cl = b->o->kernel_cmdline ? b->o->kernel_cmdline : "";
+                bool own_init = !strncmp(cl, "init=", 5) || strstr(cl, " init=");
+                b->res.no_init = !own_init && (kiln_tree_lookup_follow(b->t, "sbin/init", &d) < 0 ||
+                                               !S_ISREG(d->inode->mode) || !(d->inode->mode & 0111));
         } else {
                 snprintf(b->res.initrd, sizeof(b->res.initrd), "%.159s", b->kernel.initrd);
         }
@@ -762,6 +815,157 @@ static int write_image(struct build *b, struct kiln_disk *disk, const struct kil
         return 0;
 }
 
+/*
+ * Installing the outputs.  IMAGE.json, IMAGE.kiln.json and IMAGE are renamed
+ * into place one at a time, so a failure after the first rename must undo
+ * the ones done for the folder to keep the whole old set (kiln(1): a failed
+ * build leaves an existing output as it was).  Each step is undoable:
+ *  - where the name exists, renameat2(RENAME_EXCHANGE) swaps the new file
+ *    in and the old one out to the temporary's name; swapping back undoes it
+ *    (and on success the temporary, now the old file, is removed);
+ *  - where it does not, the new file is renamed in (RENAME_NOREPLACE where
+ *    the filesystem has it); removing it undoes that;
+ *  - on a filesystem without RENAME_EXCHANGE (NFS, say), the old file is
+ *    renamed aside to a temporary name first, then the new one in; renaming
+ *    the old one back undoes both.
+ * The order: the two JSON files, then the image, then an fsync of the
+ * folder.  The image goes last because it is what users and scripts look
+ * for: once it is there its metadata is too, so a new image never appears
+ * beside old (or no) metadata, even to a reader racing the build.  Each
+ * failure point then leaves the old set: a failed step undoes itself, the
+ * steps before it are undone in reverse order, and a failed fsync of the
+ * folder undoes all three (the new set is not known to be on disk).  Only a
+ * crash between two renames (power loss, SIGKILL) can leave a mixed set; the
+ * files themselves are synced before any of them is renamed, so whatever
+ * set is found after a crash holds whole files.
+ */
+enum install_how { INSTALL_NONE, INSTALL_NEW, INSTALL_SWAPPED, INSTALL_ASIDE };
+
+struct install_step {
+        const char *tmp, *final; /* the new file's temporary name, its name */
+        char *aside;             /* INSTALL_ASIDE: where the old file waits */
+        enum install_how how;
+};
+
+/* KILN_TEST_FAIL_RENAME=N: step N (1-3 the renames, 4 the folder's fsync) fails. */
+static bool install_fault(struct build *b, unsigned *step)
+{
+        return ++*step == b->o->fail_rename;
+}
+
+static int install_one(struct build *b, struct install_step *st, unsigned *step)
+{
+        const char *output = b->o->output;
+        int fd;
+
+        if (install_fault(b, step))
+                return kiln_errorf(-EIO, "cannot install '%s': renaming '%s' into place: injected rename failure (step #%u)",
+                                   output, st->final, *step);
+        if (b->o->no_rename_exchange) { /* tests: as on a filesystem without it */
+                errno = access(st->final, F_OK) == 0 ? EINVAL : ENOENT;
+        } else if (renameat2(AT_FDCWD, st->tmp, AT_FDCWD, st->final, RENAME_EXCHANGE) == 0) {
+                st->how = INSTALL_SWAPPED;
+                return 0;
+        }
+        if (errno == ENOENT && access(st->tmp, F_OK) == 0) {
+                /* Nothing to replace. */
+                if (renameat2(AT_FDCWD, st->tmp, AT_FDCWD, st->final, RENAME_NOREPLACE) == 0 ||
+                    ((errno == EINVAL || errno == ENOSYS) && rename(st->tmp, st->final) == 0)) {
+                        st->how = INSTALL_NEW;
+                        return 0;
+                }
+        } else if (errno == EINVAL || errno == ENOSYS) {
+                /* No RENAME_EXCHANGE here: the old file steps aside first. */
+                int r = open_temp(st->final, ".old", &st->aside, &fd);
+                if (r < 0)
+                        return kiln_error_prefix(r, "cannot install '%s'", output);
+                close(fd);
+                if (rename(st->final, st->aside) == 0) {
+                        if (rename(st->tmp, st->final) == 0) {
+                                st->how = INSTALL_ASIDE;
+                                return 0;
+                        }
+                        int e = errno;
+                        rename(st->aside, st->final);
+                        errno = e;
+                }
+                int e = errno;
+                unlink(st->aside);
+                errno = e;
+        }
+        return kiln_errorf(-errno, "cannot install '%s': cannot rename '%s' into place: %m", output, st->final);
+}
+
+/* Undo one step; errors are ignored (the first failure is the one reported). */
+static void install_undo(struct install_step *st)
+{
+        switch (st->how) {
+        case INSTALL_SWAPPED:
+                renameat2(AT_FDCWD, st->tmp, AT_FDCWD, st->final, RENAME_EXCHANGE);
+                break;
+        case INSTALL_NEW:
+                unlink(st->final);
+                break;
+        case INSTALL_ASIDE:
+                rename(st->aside, st->final);
+                break;
+        case INSTALL_NONE:
+                break;
+        }
+        st->how = INSTALL_NONE;
+}
+
+static int sync_folder(const char *dir)
+{
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        /* Some filesystems cannot sync a folder (EINVAL): nothing more to do there. */
+        if (fsync(fd) < 0 && errno != EINVAL)
+                return -errno;
+        return 0;
+}
+
+static int install_outputs(struct build *b, const char *jpath, const char *kpath)
+{
+        struct install_step steps[] = {
+                { .tmp = b->tmp_json, .final = jpath },
+                { .tmp = b->tmp_kjson, .final = kpath },
+                { .tmp = b->tmp_image, .final = b->o->output },
+        };
+        unsigned step = 0;
+        size_t done = 0;
+        int r = 0;
+
+        for (; done < ARRAY_SIZE(steps); done++) {
+                r = install_one(b, &steps[done], &step);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0) {
+                if (install_fault(b, &step))
+                        r = kiln_errorf(-EIO, "cannot install '%s': syncing folder '%s': injected folder sync failure (step #%u)",
+                                        b->o->output, b->outdir, step);
+                else if ((r = sync_folder(b->outdir)) < 0)
+                        r = kiln_errorf(r, "cannot install '%s': cannot sync folder '%s': %s", b->o->output, b->outdir,
+                                        strerror(-r));
+        }
+        if (r < 0) {
+                while (done > 0)
+                        install_undo(&steps[--done]);
+                sync_folder(b->outdir);
+        }
+        /* What was swapped or set aside is the old file now: it goes. */
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+                if (steps[i].aside) {
+                        unlink(steps[i].aside);
+                        free(steps[i].aside);
+                }
+        }
+        return r;
+}
+
 /* Temporaries a signal handler may remove (unlink is async-signal-safe). */
 static char *volatile live_temps[3];
 
@@ -920,7 +1124,7 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 }
         }
 
-        /* Metadata first, image last: the image appears only with its JSON. */
+        /* Metadata first, image last (install_outputs): the image appears only with its JSON. */
         char *jpath = NULL, *kpath = NULL;
         if (asprintf(&jpath, "%s.json", o->output) < 0 || asprintf(&kpath, "%s.kiln.json", o->output) < 0) {
                 free(jpath);
@@ -938,20 +1142,14 @@ int kiln_build(const struct kiln_build_opts *o, struct kiln_build_result *ret)
                 r = write_text_temp(kpath, "", json, &b.tmp_kjson);
         track_temps(&b);
         free(json);
-        if (r >= 0 && (rename(b.tmp_json, jpath) < 0 || rename(b.tmp_kjson, kpath) < 0 ||
-                       rename(b.tmp_image, o->output) < 0)) {
-                r = kiln_errorf(-errno, "cannot rename into '%s': %m", o->output);
-                unlink(jpath);
-                unlink(kpath);
-        }
+        if (r >= 0)
+                r = install_outputs(&b, jpath, kpath);
         free(jpath);
         free(kpath);
         if (r < 0)
                 goto out;
-        free(b.tmp_image);
-        free(b.tmp_json);
-        free(b.tmp_kjson);
-        b.tmp_image = b.tmp_json = b.tmp_kjson = NULL;
+        /* The temporaries' names now hold the old files, if any: build_free
+         * removes them, as it removes the new ones after a failure. */
         b.res.files = b.t->n_inodes;
         b.res.data_bytes = b.t->data_bytes;
         *ret = b.res;

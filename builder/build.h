@@ -43,6 +43,8 @@ struct kiln_build_opts {
         const void *seed;          /* what derived UUIDs hash (the spec, options) */
         size_t seed_len;
         unsigned fail_write;       /* tests: fail the Nth disk write (0 = never) */
+        unsigned fail_rename;      /* tests: fail the Nth step of installing the outputs (0 = never) */
+        bool no_rename_exchange;   /* tests: install as on a filesystem without RENAME_EXCHANGE */
         void (*progress)(void *ud, const char *phase, uint64_t files, uint64_t bytes);
         void *progress_ud;
 };
@@ -64,6 +66,9 @@ struct kiln_build_result {
         char initrd_note[512];     /* built-in / missing modules, one line */
         char digest[65];           /* sha256 of the image, hex */
         char default_user[33];     /* in /etc/kiln/cloud.cfg; "" when kiln's initramfs is not used */
+        bool no_init;              /* kiln's initramfs, and the rootfs has no executable /sbin/init */
+        char net_stack[32];        /* the stack kiln-init will render for; "" when none */
+        char net_reason[256];      /* why that stack, or why none; "" when kiln-init is not used */
 };
 
 /* On failure nothing is left at output (nor any temporary). */

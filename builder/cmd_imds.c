@@ -6,14 +6,20 @@
  *                             guestfwd=...-cmd: runs it for each guest
  *                             connection: requests are answered until EOF,
  *                             "Connection: close", a malformed request or
- *                             the idle timeout (60 s)
+ *                             the idle timeout (60 s).  At most the folder's
+ *                             max_connections (16) are served at once, each
+ *                             holding a flock'd slot in DIR/slots/; past
+ *                             that a connection gets 429 Too Many Requests
  *   kiln imds listen DIR --port N [--bind ADDR]
  *                             the same on a TCP socket (127.0.0.1 unless
- *                             --bind), a process per connection; prints
+ *                             --bind), a process per connection (at most
+ *                             512 at once; the slots are serve's); prints
  *                             "listening on ADDR:PORT" (--port 0: a free
  *                             port); SIGTERM or SIGINT stop it
  *   kiln imds write DIR --instance-id ID --ami-id AMI [...]
  *                             write a state folder, as `kiln run` does
+ *                             (one NIC: device-number, local-hostname,
+ *                             local-ipv4s, mac; --max-connections N)
  *
  * DIR is read once (boot/imds.h: kiln_imds_load); every answer then comes
  * from memory.  A guest cannot crash the server: a bad request gets its
@@ -88,13 +94,23 @@ static void usage(FILE *f)
               "       kiln imds write DIR --instance-id ID --ami-id AMI [--instance-type TYPE]\n"
               "                       [--hostname NAME] [--local-ipv4 ADDR] [--mac MAC]\n"
               "                       [--availability-zone AZ] [--key-name NAME] [--public-key FILE]\n"
-              "                       [--user-data FILE] [--block-device NAME=DEVICE]... [--imds-v1]\n",
+              "                       [--user-data FILE] [--block-device NAME=DEVICE]... [--imds-v1]\n"
+              "                       [--max-connections N]\n",
               f);
 }
 
 static uint64_t now_s(void)
 {
         return (uint64_t)time(NULL);
+}
+
+/* Tokens live to the millisecond (boot/imds.h): the wall clock, shared by
+ * every serve process. */
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static int send_all(int fd, struct iovec *iov, int n)
@@ -171,8 +187,9 @@ static void linger_close(int in, int out)
 }
 
 /* Serve one connection: requests in order (pipelined ones too) until EOF,
- * close, an error or idle seconds of silence. */
-static int serve_connection(const struct kiln_imds_state *st, int in, int out, int idle)
+ * close, an error or idle seconds of silence.  Throttled (over the
+ * connection cap): the first request gets 429 and the connection ends. */
+static int serve_connection(const struct kiln_imds_state *st, int in, int out, int idle, bool throttled)
 {
         size_t cap = KILN_HTTP_REQUEST_MAX, len = 0;
         _cleanup_free_ char *buf = malloc(cap);
@@ -194,7 +211,11 @@ static int serve_connection(const struct kiln_imds_state *st, int in, int out, i
                         }
                         if (k > 0) {
                                 /* No state (DIR did not load) or no memory: 500, which clients retry. */
-                                int e = st ? kiln_imds_respond(st, req, now_s(), &r) : -ENOENT;
+                                int e = 0;
+                                if (throttled)
+                                        kiln_imds_respond_throttled(&r);
+                                else
+                                        e = st ? kiln_imds_respond(st, req, now_ms(), &r) : -ENOENT;
                                 if (e < 0) {
                                         r = (struct kiln_imds_response){ .status = 500, .close = true,
                                                                          .body = (const uint8_t *)"Internal Server Error",
@@ -351,11 +372,24 @@ static int do_serve(int argc, char **argv)
         if (k < 0) {
                 /* Said once; the guest's requests get 500 until it gives up. */
                 imds_msg("%s", kiln_last_error());
-                serve_connection(NULL, STDIN_FILENO, STDOUT_FILENO, o.timeout);
+                serve_connection(NULL, STDIN_FILENO, STDOUT_FILENO, o.timeout, false);
                 return 1;
         }
-        k = serve_connection(st, STDIN_FILENO, STDOUT_FILENO, o.timeout);
+        /* A slot of the folder's, held (flock) until this process ends. */
+        int slot = -1;
+        k = kiln_imds_slot_take(o.dir, kiln_imds_max_connections(st), &slot);
+        if (k < 0 && k != -EBUSY) {
+                imds_msg("%s", kiln_last_error());
+                kiln_imds_state_free(st);
+                serve_connection(NULL, STDIN_FILENO, STDOUT_FILENO, o.timeout, false);
+                return 1;
+        }
+        if (k == -EBUSY)
+                log_line("%u connections already: 429 for this one", kiln_imds_max_connections(st));
+        k = serve_connection(st, STDIN_FILENO, STDOUT_FILENO, o.timeout, k == -EBUSY);
         kiln_imds_state_free(st);
+        if (slot >= 0)
+                close(slot);
         if (k < 0 && k != -ECONNRESET && k != -EPIPE) {
                 imds_msg("connection on stdin: %s", strerror(-k));
                 return 1;
@@ -468,7 +502,7 @@ static int do_listen(int argc, char **argv)
                         signal(SIGTERM, SIG_DFL);
                         signal(SIGINT, SIG_DFL);
                         close(lfd);
-                        k = serve_connection(st, cfd, cfd, o.timeout);
+                        k = serve_connection(st, cfd, cfd, o.timeout, false);
                         close(cfd);
                         _exit(k < 0 ? 1 : 0);
                 }
@@ -514,6 +548,7 @@ static int do_write(int argc, char **argv)
                 { "user-data", required_argument, NULL, 'u' },
                 { "block-device", required_argument, NULL, 'b' },
                 { "imds-v1", no_argument, NULL, '1' },
+                { "max-connections", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -545,6 +580,15 @@ static int do_write(int argc, char **argv)
                 case 'K': public_key_path = optarg; break;
                 case 'u': user_data_path = optarg; break;
                 case '1': in.imds_v1 = true; break;
+                case 'c': {
+                        long v;
+                        if (parse_int(optarg, 1, KILN_IMDS_CONN_MAX, &v) < 0) {
+                                imds_msg("bad --max-connections '%s' (expected 1..%u)", optarg, KILN_IMDS_CONN_MAX);
+                                return 2;
+                        }
+                        in.max_connections = (uint32_t)v;
+                        break;
+                }
                 case 'b': {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg || !eq[1]) {

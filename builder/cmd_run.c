@@ -4,9 +4,10 @@
  * (boot/launch.h does the checks, the plan and the run folder).  This file
  * is the front end: options, the serial console streamed to the terminal
  * and kept in the run folder, readiness (kiln-init's marker or an SSH
- * banner on the forwarded port), the timing summary, --ssh, and ending the
- * instance (ACPI power button through QEMU's monitor, SIGTERM, SIGKILL).
- * --count N launches the instances one after another.
+ * banner on the forwarded port), the timing summary, --ssh (saying what it
+ * waits for, and giving up once the instance is ready but unreachable), and
+ * ending the instance (ACPI power button through QEMU's monitor, SIGTERM,
+ * SIGKILL).  --count N launches the instances one after another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@
 #define DEFAULT_TIMEOUT 600
 #define POWERDOWN_GRACE_MS 30000
 #define TERM_GRACE_MS 5000
+#define SSH_TIMEOUT_DEFAULT 60  /* seconds after ready without an SSH banner: unreachable */
+#define SSH_REPORT_MS 10000     /* --ssh's progress: at most this often, once per state */
 
 static volatile sig_atomic_t got_signal;
 
@@ -49,18 +52,20 @@ static void on_signal(int sig)
 static void usage_run(FILE *f)
 {
         fputs("usage: kiln run IMAGE [-t|--instance-type TYPE] [--user-data FILE] [--key-name PUBKEY_FILE]\n"
-              "                [--block-device-mapping JSON|@FILE] [--boot-mode MODE] [--count N]\n"
-              "                [--console-log FILE] [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
-              "                [--seed SEED_IMG] [--volume-dir DIR] [--user USER] [--keep] [--json] [-q|--quiet]\n"
-              "                [--ssh [-i PRIVATE_KEY] [-- COMMAND...]]\n"
+              "                [--block-device-mapping JSON|@FILE] [--network-interfaces JSON|@FILE | --nics N]\n"
+              "                [--boot-mode MODE] [--count N] [--console-log FILE] [--timeout SECONDS]\n"
+              "                [--accel kvm|tcg|auto] [--seed SEED_IMG] [--volume-dir DIR] [--user USER] [--keep]\n"
+              "                [--json] [-q|--quiet]\n"
+              "                [--ssh [-i PRIVATE_KEY] [--ssh-timeout SECONDS] [-- COMMAND...]]\n"
               "launches IMAGE under QEMU like an EC2 instance; man kiln-run has the details\n",
               f);
 }
 
 struct opts {
         const char *image, *type, *user_data, *key_name, *bdm, *boot_mode, *console_log, *accel, *seed,
-                *vol_dir, *user, *identity;
-        unsigned count, timeout;
+                *vol_dir, *user, *identity, *nics;
+        unsigned count, timeout, n_nics, ssh_timeout;
+        bool ssh_timeout_set;
         bool ssh, keep, json, quiet;
         char **cmd;
         int n_cmd;
@@ -70,6 +75,7 @@ struct ctx {
         const struct opts *o;
         struct kiln_image img;
         struct kiln_bdm_list bdm;
+        struct kiln_nic_spec_list nics;         /* --network-interfaces or --nics; n 0: not given */
         uint8_t *user_data;
         size_t user_data_len;
         char *private_key;
@@ -99,6 +105,15 @@ static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, 
 
 /* ------------------------------------------------------------ one instance */
 
+/* What a probe of the forwarded SSH port found, short of a banner. */
+enum probe_seen {
+        PROBE_NONE,      /* no probe done yet */
+        PROBE_CLOSED,    /* QEMU accepted and closed (or reset) without a byte: the guest refused port 22 */
+        PROBE_SILENT,    /* no byte within 5 s: the guest did not answer at all */
+        PROBE_NOT_SSH,   /* bytes, but no "SSH-" banner */
+        PROBE_NO_PORT,   /* the local port itself refused: QEMU's forward is gone */
+};
+
 struct instance {
         struct kiln_launch plan;
         struct kiln_run run;
@@ -115,6 +130,12 @@ struct instance {
         /* the SSH banner probe */
         int probe_fd;
         int64_t probe_at;
+        enum probe_seen probe_seen;     /* what the last probe found */
+        /* --ssh: what was last said about waiting, and when */
+        int64_t report_at;
+        enum probe_seen report_probe;
+        uint64_t report_net_seq;
+        bool unreachable;               /* ready, but no SSH banner in --ssh-timeout */
 };
 
 /* Console copies and monitor commands: a closed or full terminal is not worth failing over. */
@@ -193,9 +214,16 @@ static int pump(struct instance *in, int timeout_ms)
         }
         if (ip >= 0 && p[ip].revents) {
                 ssize_t r = read(in->probe_fd, buf, sizeof(buf) - 1);
-                if (r >= 4 && !memcmp(buf, "SSH-", 4) && !in->ssh_up) {
-                        in->ssh_up = true;
-                        in->ssh_ms = now_ms() - in->t0;
+                int e = errno;
+                if (r >= 4 && !memcmp(buf, "SSH-", 4)) {
+                        if (!in->ssh_up) {
+                                in->ssh_up = true;
+                                in->ssh_ms = now_ms() - in->t0;
+                        }
+                } else {
+                        in->probe_seen = r > 0 ? PROBE_NOT_SSH
+                                         : r < 0 && e == ECONNREFUSED ? PROBE_NO_PORT
+                                                                      : PROBE_CLOSED;
                 }
                 close(in->probe_fd);
                 in->probe_fd = -1;
@@ -216,6 +244,7 @@ static void probe_ssh(struct instance *in)
                 close(in->probe_fd);
                 in->probe_fd = -1;
                 in->probe_at = now + 1000;
+                in->probe_seen = PROBE_SILENT;
                 return;
         }
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -226,10 +255,53 @@ static void probe_ssh(struct instance *in)
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
                 close(fd);
                 in->probe_at = now + 2000;
+                in->probe_seen = PROBE_NO_PORT;
                 return;
         }
         in->probe_fd = fd;
         in->probe_at = now + 5000; /* give up on this connection then */
+}
+
+/* Why a probe found no banner, for --ssh's messages. */
+static const char *probe_why(enum probe_seen p)
+{
+        switch (p) {
+        case PROBE_CLOSED: return "the guest refuses connections to its port 22 (no sshd listening?)";
+        case PROBE_SILENT: return "the guest does not answer on its network at all (no address on its first network interface?)";
+        case PROBE_NOT_SSH: return "something answers on the guest's port 22, but not with an SSH banner";
+        case PROBE_NO_PORT: return "QEMU's forward of the port is gone";
+        default: return "no answer yet";
+        }
+}
+
+/* --ssh, once the instance is ready but before SSH answers: say what kiln
+ * waits for and what may keep it from coming, every SSH_REPORT_MS at most,
+ * and only when something changed (what the probe finds, or a new console
+ * line about the network). */
+static void ssh_wait_report(struct instance *in, const struct opts *o, int64_t t)
+{
+        const struct kiln_console *c = &in->con;
+
+        if (o->quiet || t < in->ready_ms + SSH_REPORT_MS)
+                return;
+        if (in->report_at >= 0 && (t < in->report_at + SSH_REPORT_MS ||
+                                   (in->report_probe == in->probe_seen && in->report_net_seq == c->net_seq)))
+                return;
+        in->report_at = t;
+        in->report_probe = in->probe_seen;
+        in->report_net_seq = c->net_seq;
+        fprintf(stderr,
+                "kiln: %s: ready at %.1f s; waiting for SSH on 127.0.0.1:%d: no SSH banner in the %.0f s since: %s; "
+                "giving up at %.1f s (--ssh-timeout %u)\n",
+                in->plan.instance_id, (double)in->ready_ms / 1000, in->run.ssh_port, (double)(t - in->ready_ms) / 1000,
+                probe_why(in->probe_seen), (double)(in->ready_ms + (int64_t)o->ssh_timeout * 1000) / 1000,
+                o->ssh_timeout);
+        if (c->n_net_lines == 0)
+                fprintf(stderr, "kiln:   the console has no line about the network yet (eth*, ens*, enp*, dhcp, network, link)\n");
+        else
+                fprintf(stderr, "kiln:   the console's last lines about the network:\n");
+        for (size_t i = 0; i < c->n_net_lines; i++)
+                fprintf(stderr, "kiln:     %s\n", c->net_lines[i]);
 }
 
 static int monitor_command(const char *path, const char *cmd)
@@ -267,6 +339,21 @@ static void stop_instance(struct instance *in, int grace_ms)
                 ;
 }
 
+/* One line per network interface: DeviceIndex, MAC, addresses, network. */
+static void print_nics(const struct instance *in, FILE *f)
+{
+        for (size_t i = 0; i < in->plan.n_nics; i++) {
+                const struct kiln_nic *c = &in->plan.nics[i];
+                fprintf(f, "  nic %-6u %s  %s", c->device_index, c->mac, c->ipv4);
+                if (c->ipv6[0])
+                        fprintf(f, "  %s", c->ipv6);
+                fprintf(f, "  (%s%s)", c->net, c->device_index == 0 ? "; IMDS, ssh" : "");
+                if (c->description)
+                        fprintf(f, "  \"%s\"", c->description);
+                fputc('\n', f);
+        }
+}
+
 static void print_summary(const struct instance *in, FILE *f)
 {
         const struct kiln_console *c = &in->con;
@@ -286,6 +373,7 @@ static void print_summary(const struct instance *in, FILE *f)
         fprintf(f, "  ready      %7.2f s  (since QEMU started)\n", (double)in->ready_ms / 1000);
         if (in->ssh_up)
                 fprintf(f, "  ssh        %7.2f s  (port %d answered)\n", (double)in->ssh_ms / 1000, in->run.ssh_port);
+        print_nics(in, f);
 }
 
 static const char *vol_kind(enum kiln_vol_kind k)
@@ -302,13 +390,15 @@ static void json_instance(struct kiln_json *j, const struct instance *in, const 
         kiln_json_string(j, "ami_id", in->plan.ami_id);
         kiln_json_string(j, "instance_type", in->plan.type->name);
         kiln_json_string(j, "firmware", in->plan.firmware == KILN_BOOT_UEFI ? "uefi" : "legacy-bios");
-        kiln_json_string(j, "mac", in->plan.mac);
+        kiln_json_string(j, "mac", in->plan.nics[0].mac);
         kiln_json_string(j, "local_ipv4", KILN_GUEST_IPV4);
         kiln_json_int(j, "ssh_port", in->run.ssh_port);
         kiln_json_bool(j, "ready", in->ready);
         kiln_json_bool(j, "first_boot", c->first_boot);
-        kiln_json_string(j, "end", in->interrupted ? "interrupted" : in->timed_out ? "timeout"
-                                                                    : in->ssh_status >= 0 ? "ssh" : "poweroff");
+        kiln_json_string(j, "end", in->interrupted ? "interrupted"
+                                   : in->timed_out ? "timeout"
+                                   : in->unreachable ? "unreachable"
+                                   : in->ssh_status >= 0 ? "ssh" : "poweroff");
         if (in->ssh_status >= 0)
                 kiln_json_int(j, "ssh_status", in->ssh_status);
         kiln_json_begin_object(j, "timings_ms");
@@ -346,6 +436,25 @@ static void json_instance(struct kiln_json *j, const struct instance *in, const 
                 kiln_json_bool(j, "delete_on_termination", v->delete_on_termination);
                 if ((!v->delete_on_termination || o->keep) && v->path)
                         kiln_json_string(j, "path", v->path);
+                kiln_json_end_object(j);
+        }
+        kiln_json_end_array(j);
+        kiln_json_begin_array(j, "network_interfaces");
+        for (size_t i = 0; i < in->plan.n_nics; i++) {
+                const struct kiln_nic *nic = &in->plan.nics[i];
+                kiln_json_begin_object(j, NULL);
+                kiln_json_int(j, "device_index", nic->device_index);
+                kiln_json_string(j, "mac", nic->mac);
+                kiln_json_string(j, "local_ipv4", nic->ipv4);
+                kiln_json_string(j, "subnet", nic->net);
+                if (nic->ipv6[0]) {
+                        kiln_json_string(j, "ipv6", nic->ipv6);
+                        kiln_json_string(j, "ipv6_subnet", nic->ipv6_net);
+                }
+                kiln_json_string(j, "interface_id", nic->interface_id);
+                kiln_json_string(j, "subnet_id", nic->subnet_id);
+                if (nic->description)
+                        kiln_json_string(j, "description", nic->description);
                 kiln_json_end_object(j);
         }
         kiln_json_end_array(j);
@@ -486,7 +595,7 @@ static int ssh_session(struct ctx *x, struct instance *in, int64_t deadline)
 static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
 {
         const struct opts *o = x->o;
-        struct instance in = { .console_fd = -1, .log_fd = -1, .probe_fd = -1, .ssh_status = -1,
+        struct instance in = { .console_fd = -1, .log_fd = -1, .probe_fd = -1, .ssh_status = -1, .report_at = -1,
                                .qemu = { .out_fd = -1, .err_fd = -1 } };
         uint8_t seed[32];
         char **argv = NULL;
@@ -495,7 +604,7 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
         random_uuid(seed);
         random_uuid(seed + 16);
         struct kiln_launch_req req = { .instance_type = o->type, .boot_mode = o->boot_mode, .bdm = &x->bdm,
-                                       .seed = seed, .seed_len = sizeof(seed) };
+                                       .nics = x->nics.n ? &x->nics : NULL, .seed = seed, .seed_len = sizeof(seed) };
         kiln_console_init(&in.con);
         r = kiln_launch_plan(&x->img, &req, &in.plan);
         if (r < 0) {
@@ -575,6 +684,16 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                                 in.ssh_status = 255;
                         break;
                 }
+                if (o->ssh && in.ready) {
+                        /* Ready without SSH: say why it may not come; give
+                         * up once it is clearly not coming. */
+                        int64_t t = now_ms() - in.t0;
+                        if (t >= in.ready_ms + (int64_t)o->ssh_timeout * 1000) {
+                                in.unreachable = true;
+                                break;
+                        }
+                        ssh_wait_report(&in, o, t);
+                }
                 if (o->ssh || !in.ready)
                         probe_ssh(&in);
         }
@@ -605,7 +724,22 @@ static int run_instance(struct ctx *x, unsigned idx, struct kiln_json *j)
                         kiln_fail("%s: QEMU ended (%s %d) before the instance was ready", in.plan.instance_id,
                                  WIFSIGNALED(in.qemu.status) ? "signal" : "exit", kiln_proc_exit_code(&in.qemu));
                 status = 1;
+        } else if (in.unreachable) {
+                kiln_fail("%s: unreachable: no SSH banner on 127.0.0.1:%d in the %u s since it was ready at %.1f s "
+                          "(--ssh-timeout): %s; instance terminated",
+                          in.plan.instance_id, in.run.ssh_port, o->ssh_timeout, (double)in.ready_ms / 1000,
+                          probe_why(in.probe_seen));
+                status = 1;
         } else if (o->ssh) {
+                if (in.ssh_status < 0 && in.timed_out)
+                        kiln_fail("%s: ready at %.1f s, but no SSH banner on 127.0.0.1:%d by --timeout (%u s): %s; "
+                                  "instance terminated",
+                                  in.plan.instance_id, (double)in.ready_ms / 1000, in.run.ssh_port, o->timeout,
+                                  probe_why(in.probe_seen));
+                else if (in.ssh_status < 0 && !in.ssh_up)
+                        kiln_fail("%s: the instance ended (QEMU %s %d) before SSH answered on 127.0.0.1:%d",
+                                  in.plan.instance_id, WIFSIGNALED(in.qemu.status) ? "signal" : "exit",
+                                  kiln_proc_exit_code(&in.qemu), in.run.ssh_port);
                 status = in.ssh_status < 0 ? 1 : in.ssh_status;
         } else {
                 if (in.timed_out && !o->json)
@@ -672,6 +806,32 @@ static int load_inputs(struct ctx *x)
                         return r;
                 }
         }
+        if (o->nics) {
+                _cleanup_free_ uint8_t *buf = NULL;
+                const char *text = o->nics, *what = "--network-interfaces";
+                size_t len = strlen(o->nics);
+                if (o->nics[0] == '@') {
+                        what = o->nics + 1;
+                        r = read_full_file(what, KILN_NIC_JSON_MAX, &buf, &len);
+                        if (r < 0) {
+                                kiln_fail("cannot read network interfaces '%s': %s", what,
+                                          r == -EFBIG ? "too large" : strerror(-r));
+                                return r;
+                        }
+                        text = (const char *)buf;
+                }
+                r = kiln_nics_parse(what, text, len, &x->nics);
+                if (r < 0) {
+                        kiln_fail("%s", kiln_last_error());
+                        return r;
+                }
+        } else if (o->n_nics) {
+                r = kiln_nics_count(o->n_nics, &x->nics);
+                if (r < 0) {
+                        kiln_fail("%s", kiln_last_error());
+                        return r;
+                }
+        }
         if (o->user_data) {
                 r = read_full_file(o->user_data, USER_DATA_MAX, &x->user_data, &x->user_data_len);
                 if (r < 0) {
@@ -721,7 +881,7 @@ static int load_inputs(struct ctx *x)
         /* Every check of the plan, before anything starts. */
         uint8_t seed[16] = { 0 };
         struct kiln_launch_req req = { .instance_type = o->type, .boot_mode = o->boot_mode, .bdm = &x->bdm,
-                                       .seed = seed, .seed_len = sizeof(seed) };
+                                       .nics = x->nics.n ? &x->nics : NULL, .seed = seed, .seed_len = sizeof(seed) };
         struct kiln_launch plan;
         r = kiln_launch_plan(&x->img, &req, &plan);
         if (r < 0) {
@@ -754,12 +914,15 @@ static int load_inputs(struct ctx *x)
 int cmd_run(int argc, char **argv)
 {
         enum { O_USER_DATA = 256, O_KEY, O_BDM, O_BOOT, O_COUNT, O_CONSOLE, O_TIMEOUT, O_ACCEL, O_SEED, O_SSH,
-               O_KEEP, O_JSON, O_VOLDIR, O_USER };
+               O_KEEP, O_JSON, O_VOLDIR, O_USER, O_NICS_JSON, O_NICS, O_SSH_TIMEOUT };
         static const struct option longopts[] = {
                 { "instance-type", required_argument, NULL, 't' },
                 { "user-data", required_argument, NULL, O_USER_DATA },
                 { "key-name", required_argument, NULL, O_KEY },
                 { "block-device-mapping", required_argument, NULL, O_BDM },
+                { "network-interfaces", required_argument, NULL, O_NICS_JSON },
+                { "nics", required_argument, NULL, O_NICS },
+                { "ssh-timeout", required_argument, NULL, O_SSH_TIMEOUT },
                 { "boot-mode", required_argument, NULL, O_BOOT },
                 { "count", required_argument, NULL, O_COUNT },
                 { "console-log", required_argument, NULL, O_CONSOLE },
@@ -776,7 +939,7 @@ int cmd_run(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        struct opts o = { .count = 1, .timeout = DEFAULT_TIMEOUT, .accel = "auto" };
+        struct opts o = { .count = 1, .timeout = DEFAULT_TIMEOUT, .accel = "auto", .ssh_timeout = SSH_TIMEOUT_DEFAULT };
         struct ctx x = { .o = &o };
         int c, dash = argc, status = 0;
 
@@ -797,6 +960,16 @@ int cmd_run(int argc, char **argv)
                 case O_USER_DATA: o.user_data = optarg; break;
                 case O_KEY: o.key_name = optarg; break;
                 case O_BDM: o.bdm = optarg; break;
+                case O_NICS_JSON: o.nics = optarg; break;
+                case O_NICS:
+                        if (parse_uint("--nics", optarg, 1, KILN_NIC_MAX, &o.n_nics) < 0)
+                                return 2;
+                        break;
+                case O_SSH_TIMEOUT:
+                        if (parse_uint("--ssh-timeout", optarg, 1, 7 * 24 * 3600, &o.ssh_timeout) < 0)
+                                return 2;
+                        o.ssh_timeout_set = true;
+                        break;
                 case O_BOOT: o.boot_mode = optarg; break;
                 case O_COUNT:
                         if (parse_uint("--count", optarg, 1, 16, &o.count) < 0)
@@ -829,6 +1002,14 @@ int cmd_run(int argc, char **argv)
         o.image = argv[optind];
         if (o.identity && !o.ssh) {
                 kiln_fail("run: --identity is for --ssh");
+                return 2;
+        }
+        if (o.ssh_timeout_set && !o.ssh) {
+                kiln_fail("run: --ssh-timeout is for --ssh");
+                return 2;
+        }
+        if (o.nics && o.n_nics) {
+                kiln_fail("run: --network-interfaces and --nics say the same thing; give one");
                 return 2;
         }
         if (o.n_cmd > 0 && !o.ssh) {
@@ -875,6 +1056,7 @@ int cmd_run(int argc, char **argv)
 out:
         kiln_image_free(&x.img);
         kiln_bdm_list_free(&x.bdm);
+        kiln_nic_spec_list_free(&x.nics);
         free(x.user_data);
         free(x.private_key);
         free(x.self);

@@ -42,6 +42,7 @@
 #include "commands.h"
 #include "disk.h"
 #include "fat.h"
+#include "instance.h"
 #include "userdata.h"
 #include "util.h"
 
@@ -49,7 +50,6 @@
  * useless to it; cloud-init's own limits are no larger in practice. */
 #define SEED_MAX_FILE KILN_UD_MAX_BYTES
 #define SEED_LABEL "CIDATA"
-#define INSTANCE_ID_MAX 128
 #define HOSTNAME_MAX 253
 
 
@@ -88,21 +88,17 @@ static int load(struct seed_file *sf)
         return r;
 }
 
-/* An instance id: 1..128 of letters, digits and . _ : -, starting with a
- * letter or digit (EC2's "i-0abc...", cloud-localds's "iid-local01"). */
-static bool instance_id_ok(const char *s)
+/* An instance id is checked with the guest's own rule,
+ * kiln_instance_id_valid() (instance.h): what the seed carries, the guest
+ * takes.  In a message, a byte that would break the line shows as '?'. */
+static const char *shown_id(const char *s, char buf[80])
 {
-        size_t n = strlen(s);
+        size_t i;
 
-        if (n == 0 || n > INSTANCE_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-                if (!alnum && (i == 0 || !strchr("._:-", c)))
-                        return false;
-        }
-        return true;
+        for (i = 0; s[i] && i < 79; i++)
+                buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f ? '?' : s[i];
+        buf[i] = 0;
+        return buf;
 }
 
 /* A host name as RFC 1123 has it: dot-separated labels of 1..63 letters,
@@ -142,6 +138,31 @@ static bool needs_quotes(const char *s)
                 if (!strcasecmp(s, words[i]))
                         return true;
         return false;
+}
+
+/* A valid instance id as a YAML scalar: plain when it is letters, digits
+ * and . _ - and reads back as a string, else single-quoted ('' for ').
+ * malloc'd. */
+static char *yaml_instance_id(const char *id)
+{
+        size_t n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+        char *out, *o;
+
+        if (!id[n] && !needs_quotes(id))
+                return strdup(id);
+        out = malloc(2 * strlen(id) + 3);
+        if (!out)
+                return NULL;
+        o = out;
+        *o++ = '\'';
+        for (const char *p = id; *p; p++) {
+                if (*p == '\'')
+                        *o++ = '\'';
+                *o++ = *p;
+        }
+        *o++ = '\'';
+        *o = 0;
+        return out;
 }
 
 /* The content-derived instance id (see the top of this file). */
@@ -361,9 +382,10 @@ int cmd_seed(int argc, char **argv)
                           iid ? "instance-id" : "hostname", meta->path);
                 return 2;
         }
-        if (iid && !instance_id_ok(iid)) {
-                kiln_fail("bad --instance-id '%s': 1-%d letters, digits and . _ : -, starting with a letter or digit",
-                          iid, INSTANCE_ID_MAX);
+        if (iid && !kiln_instance_id_valid(iid)) {
+                char b[80];
+                kiln_fail("bad --instance-id '%s': not a valid instance id (" KILN_INSTANCE_ID_RULE ")",
+                          shown_id(iid, b));
                 return 2;
         }
         if (host && !hostname_ok(host)) {
@@ -378,17 +400,23 @@ int cmd_seed(int argc, char **argv)
         for (size_t i = 0; i < ARRAY_SIZE(files); i++)
                 if (load(&files[i]) < 0)
                         goto out;
+        /* A network-config the guest would refuse never reaches a seed. */
+        if (files[3].data) {
+                int k = kiln_network_config_check(files[3].path, files[3].data, files[3].len, quiet ? "" : NULL, false);
+                if (k != 0)
+                        goto out;
+        }
 
         if (!meta->path) {
                 if (!iid) {
                         derive_instance_id(files, ARRAY_SIZE(files), host, gen_iid);
                         iid = gen_iid;
                 }
-                const char *q1 = needs_quotes(iid) ? "'" : "";
+                _cleanup_free_ char *yid = yaml_instance_id(iid);
                 const char *q2 = host && needs_quotes(host) ? "'" : "";
-                int n = host ? asprintf(&gen_meta, "instance-id: %s%s%s\nlocal-hostname: %s%s%s\n", q1, iid, q1, q2,
-                                        host, q2)
-                             : asprintf(&gen_meta, "instance-id: %s%s%s\n", q1, iid, q1);
+                int n = !yid ? -1
+                        : host ? asprintf(&gen_meta, "instance-id: %s\nlocal-hostname: %s%s%s\n", yid, q2, host, q2)
+                               : asprintf(&gen_meta, "instance-id: %s\n", yid);
                 if (n < 0) {
                         gen_meta = NULL;
                         kiln_fail("cannot write '%s': out of memory", output);
@@ -396,6 +424,27 @@ int cmd_seed(int argc, char **argv)
                 }
                 meta->data = (uint8_t *)TAKE_PTR(gen_meta);
                 meta->len = (size_t)n;
+        }
+        /* The meta-data as the guest's NoCloud datasource parses it: one it
+         * would refuse (an instance id it cannot use, say) never reaches a
+         * seed, and generated meta-data reads back as what was asked. */
+        {
+                struct kiln_instance in = { 0 };
+                kiln_clear_error();
+                int k = kiln_nocloud_metadata_parse(&in, meta->data, meta->len);
+                bool same = meta->path || (k >= 0 && in.instance_id && !strcmp(in.instance_id, iid) &&
+                                           (!host || (in.local_hostname && !strcmp(in.local_hostname, host))));
+                kiln_instance_free(&in);
+                if (k < 0 && meta->path) {
+                        kiln_fail("bad --meta-data '%s': %s", meta->path, kiln_last_error());
+                        goto out;
+                }
+                if (!same) {
+                        char b[80];
+                        kiln_fail("cannot write '%s': the generated meta-data does not read back as instance-id '%s'",
+                                  output, shown_id(iid, b));
+                        goto out;
+                }
         }
 
         r = kiln_fat_new(&fat);

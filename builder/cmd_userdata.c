@@ -2,10 +2,14 @@
 /*
  * `kiln user-data check FILE`: decode user data exactly as kiln-init would
  * (cloud-init-lite's pure parsers, the same code), and say part by part and
- * key by key what an instance would do with it, like `cloud-init schema`.
- * Exit 0 when everything parses (unsupported keys are warnings), 1 with one
- * line "kiln: user data 'F': part 2: line 7: ..." on malformed input, 2 on
- * usage errors.
+ * key by key what an instance would do with it, like `cloud-init schema`:
+ * what is applied, and each key or entry that is not (a bad value, named
+ * with its line), as kiln-init applies a #cloud-config key by key.
+ * Exit 0 when the user data decodes and every #cloud-config part is a YAML
+ * mapping (unsupported keys and bad values are reported, not errors: kiln-init
+ * applies the rest, as cloud-init does), 1 with one line "kiln: user data
+ * 'F': part 2: line 7: ..." when it does not decode or a #cloud-config part
+ * is refused whole (not YAML, not a mapping), 2 on usage errors.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +20,8 @@
 
 #include "cloudconfig.h"
 #include "commands.h"
+#include "netcfg.h"
+#include "netrender.h"
 #include "userdata.h"
 #include "util.h"
 
@@ -25,8 +31,12 @@
 static void usage(FILE *f)
 {
         fputs("usage: kiln user-data check FILE\n"
+              "       kiln user-data check --network-config FILE [--stack STACK|all]\n"
               "  decode user data (FILE, or - for stdin) as an instance would: gzip, MIME multipart,\n"
-              "  scripts, #cloud-config; print what would be applied, part by part and key by key\n",
+              "  scripts, #cloud-config; print what would be applied, part by part and key by key\n"
+              "  --network-config: parse a NoCloud network-config (version 1 or 2) as kiln-init does and\n"
+              "  print the interfaces and the files kiln-init would write for STACK (netplan, ifupdown,\n"
+              "  NetworkManager, systemd-networkd (the default) or all)\n",
               f);
 }
 
@@ -94,10 +104,14 @@ static const char *what_part_does(const struct kiln_ud_part *p)
 {
         switch (p->type) {
         case KILN_UD_SCRIPT:
-                if (!strcmp(p->content_type, "text/x-shellscript-per-boot"))
+                switch (kiln_ud_script_freq(p)) {
+                case KILN_UD_PER_BOOT:
                         return "runs every boot as a script";
-                if (!strcmp(p->content_type, "text/x-shellscript-per-once"))
-                        return "runs once (only on the first instance) as a script";
+                case KILN_UD_PER_ONCE:
+                        return "runs once for the life of the disk (not again for a new instance id) as a script";
+                case KILN_UD_PER_INSTANCE:
+                        break;
+                }
                 return "runs once per instance as a script";
         case KILN_UD_CLOUD_CONFIG:
                 return "applied as #cloud-config";
@@ -129,11 +143,8 @@ static void put_user(const struct kiln_cc_user *u)
                 first = false;                           \
         } while (0)
 
-        if (u->is_default) {
-                fputs("default", stdout);
-                return;
-        }
-        put_text(u->name ? u->name : "?");
+        /* "default": the image's default user, with what entries without a name add to it. */
+        put_text(u->is_default ? "default" : u->name ? u->name : "?");
         if (u->sudo)
                 ATTR("sudo");
         if (keys)
@@ -163,8 +174,22 @@ static void put_mode(int mode)
         printf("0%03o", mode < 0 ? 0644 : mode);
 }
 
-/* What a #cloud-config part sets, key by key, in a fixed order. */
-static void put_cloud_config(const struct kiln_cloud_config *cc)
+/* Whether the users module (run on all the user data, all) makes f's owner's user or group. */
+static bool owner_made_by_users(const struct kiln_cloud_config *all, const struct kiln_cc_file *f)
+{
+        const char *colon;
+        char user[256];
+
+        if (!f->owner || !*f->owner || f->defer)
+                return false;
+        colon = strchr(f->owner, ':');
+        snprintf(user, sizeof(user), "%.*s", colon ? (int)(colon - f->owner) : (int)strlen(f->owner), f->owner);
+        return kiln_cc_creates_user(all, user) || (colon && kiln_cc_creates_group(all, colon + 1));
+}
+
+/* What a #cloud-config part sets, key by key, in a fixed order; all is
+ * the whole user data's, merged. */
+static void put_cloud_config(const struct kiln_cloud_config *cc, const struct kiln_cloud_config *all)
 {
         static const char *const hosts[] = { "false", "true", "localhost" };
         static const char *const resize[] = { "false", "true", "noblock" };
@@ -237,8 +262,10 @@ static void put_cloud_config(const struct kiln_cloud_config *cc)
                 put_mode(f->permissions);
                 fputs(", ", stdout);
                 put_text(f->owner ? f->owner : "root:root");
-                printf(", %zu byte%s%s%s)\n", f->len, f->len == 1 ? "" : "s", f->append ? ", appended" : "",
-                       f->defer ? ", deferred" : "");
+                printf(", %zu byte%s%s%s%s)\n", f->len, f->len == 1 ? "" : "s", f->append ? ", appended" : "",
+                       f->defer ? ", deferred" : "",
+                       owner_made_by_users(all, f) ? ", written as root:root, its owner applied after the users module"
+                                                   : "");
         }
         if (cc->bootcmd)
                 put_command("bootcmd", cc->n_bootcmd, ", every boot");
@@ -301,6 +328,17 @@ static void put_cloud_config(const struct kiln_cloud_config *cc)
         for (size_t i = 0; cc->warnings && cc->warnings[i]; i++) {
                 fputs("  warning: ", stdout);
                 put_text_max(cc->warnings[i], 400);
+                putchar('\n');
+        }
+        for (size_t i = 0; i < cc->n_errors; i++) {
+                const struct kiln_cc_error *e = &cc->errors[i];
+
+                fputs("  NOT APPLIED: ", stdout);
+                put_text(e->what);
+                if (e->line)
+                        printf(", line %zu", e->line);
+                fputs(": ", stdout);
+                put_text_max(e->message, 400);
                 putchar('\n');
         }
 }
@@ -400,10 +438,25 @@ static int check(const char *file)
         if (ud.n_parts == 0)
                 puts("nothing to apply");
 
+        /* First as the guest does: every part into one, later keys win; a
+         * part that is not YAML (or not a mapping) is dropped whole. */
         kiln_cloud_config_init(&merged);
         for (size_t i = 0; i < ud.n_parts; i++) {
                 const struct kiln_ud_part *p = &ud.parts[i];
+                char name[32];
+
+                if (p->type != KILN_UD_CLOUD_CONFIG)
+                        continue;
+                snprintf(name, sizeof(name), "part %zu", i + 1);
+                kiln_clear_error();
+                if (kiln_cloud_config_parse(&merged, name, p->data, p->len) >= 0)
+                        n_cc++;
+        }
+        for (size_t i = 0; i < ud.n_parts; i++) {
+                const struct kiln_ud_part *p = &ud.parts[i];
                 const char *what = what_part_does(p);
+                struct kiln_cloud_config cc;
+                char name[32];
 
                 printf("part %zu: ", i + 1);
                 put_text(p->content_type);
@@ -413,43 +466,60 @@ static int check(const char *file)
                         putchar('\'');
                 }
                 printf(", %zu byte%s: ", p->len, p->len == 1 ? "" : "s");
-                if (what) {
-                        puts(what);
-                } else {
-                        fputs("not applied: content type '", stdout);
-                        put_text(p->content_type);
-                        puts("' is not supported");
-                }
-                if (p->type != KILN_UD_CLOUD_CONFIG)
+                if (p->type != KILN_UD_CLOUD_CONFIG) {
+                        if (what) {
+                                puts(what);
+                        } else {
+                                fputs("not applied: content type '", stdout);
+                                put_text(p->content_type);
+                                puts("' is not supported");
+                        }
                         continue;
-
-                struct kiln_cloud_config cc;
-                char name[32];
-
+                }
                 snprintf(name, sizeof(name), "part %zu", i + 1);
                 kiln_cloud_config_init(&cc);
+                kiln_clear_error();
                 r = kiln_cloud_config_parse(&cc, name, p->data, p->len);
                 if (r < 0) {
-                        fflush(stdout);
-                        fail_cloud_config(file, name, kiln_last_error());
-                        kiln_cloud_config_free(&cc);
+                        /* Refused whole, as cloud-init refuses it; the other parts still apply. */
+                        const char *msg = kiln_last_error();
+                        size_t nl = strlen(name);
+                        unsigned long line = 0;
+                        char *end = NULL;
+
+                        /* "part 2:4: msg" -> "line 4: msg", as on stderr. */
+                        if (!strncmp(msg, name, nl) && msg[nl] == ':') {
+                                line = strtoul(msg + nl + 1, &end, 10);
+                                if (line && end[0] == ':' && end[1] == ' ') {
+                                        msg = end + 2;
+                                } else {
+                                        line = 0;
+                                        msg += nl + 1 + (msg[nl + 1] == ' ');
+                                }
+                        }
+                        fputs("NOT APPLIED (cloud-init refuses it too): ", stdout);
+                        if (line)
+                                printf("line %lu: ", line);
+                        put_text_max(msg, 400);
+                        putchar('\n');
+                        if (!status) {
+                                fflush(stdout);
+                                fail_cloud_config(file, name, kiln_last_error());
+                        }
                         status = 1;
-                        goto out;
+                } else if (r > 0) {
+                        printf("%s, except %d bad key%s or entr%s (NOT APPLIED below)\n", what, r, r == 1 ? "" : "s",
+                               r == 1 ? "y" : "ies");
+                        put_cloud_config(&cc, &merged);
+                } else {
+                        puts(what);
+                        put_cloud_config(&cc, &merged);
                 }
-                put_cloud_config(&cc);
                 kiln_cloud_config_free(&cc);
-                /* As the guest does: every part into one, later keys win. */
-                r = kiln_cloud_config_parse(&merged, name, p->data, p->len);
-                if (r < 0) {
-                        fflush(stdout);
-                        fail_cloud_config(file, name, kiln_last_error());
-                        status = 1;
-                        goto out;
-                }
-                n_cc++;
         }
         if (n_cc > 1)
-                printf("%zu #cloud-config parts merged: a later part's key replaces an earlier one's\n", n_cc);
+                printf("%zu #cloud-config parts merged: a later part's key replaces an earlier one's (a bad value "
+                       "too: the key is then unset)\n", n_cc);
         if (n_cc) {
                 fputs("unsupported keys (not applied): ", stdout);
                 if (merged.unsupported)
@@ -458,10 +528,199 @@ static int check(const char *file)
                         fputs("none", stdout);
                 putchar('\n');
         }
-out:
         kiln_cloud_config_free(&merged);
         kiln_userdata_free(&ud);
         return status;
+}
+
+/* ---- network-config ------------------------------------------------------ */
+
+static void put_iface(const struct kiln_net_iface *f)
+{
+        fputs("interface ", stdout);
+        put_text(f->id);
+        fputs(":", stdout);
+        if (f->match_mac)
+                printf(" match MAC %s", f->match_mac);
+        if (f->match_name) {
+                fputs(" match name ", stdout);
+                put_text(f->match_name);
+        }
+        if (f->match_driver) {
+                fputs(" match driver ", stdout);
+                put_text(f->match_driver);
+        }
+        if (!f->match_mac && !f->match_name && !f->match_driver)
+                fputs(" by name", stdout);
+        if (f->set_name) {
+                fputs(", named ", stdout);
+                put_text(f->set_name);
+        }
+        if (f->dhcp4)
+                printf(f->dhcp4_metric >= 0 ? ", dhcp4 (route metric %ld)" : ", dhcp4", f->dhcp4_metric);
+        if (f->dhcp6)
+                printf(f->dhcp6_metric >= 0 ? ", dhcp6 (route metric %ld)" : ", dhcp6", f->dhcp6_metric);
+        if (f->accept_ra >= 0)
+                printf(", accept-ra %s", f->accept_ra ? "yes" : "no");
+        if (f->addresses) {
+                fputs(", addresses ", stdout);
+                put_list(f->addresses, ", ");
+        }
+        if (f->gateway4)
+                printf(", gateway4 %s", f->gateway4);
+        if (f->gateway6)
+                printf(", gateway6 %s", f->gateway6);
+        for (size_t i = 0; i < f->n_routes; i++)
+                printf(", route %s%s%s", f->routes[i].to, f->routes[i].via ? " via " : "",
+                       f->routes[i].via ? f->routes[i].via : "");
+        if (f->nameservers) {
+                fputs(", nameservers ", stdout);
+                put_list(f->nameservers, ", ");
+        }
+        if (f->search) {
+                fputs(", search ", stdout);
+                put_list(f->search, ", ");
+        }
+        if (f->mtu)
+                printf(", mtu %u", f->mtu);
+        if (f->optional)
+                fputs(", optional", stdout);
+        if (f->primary)
+                fputs(", primary", stdout);
+        putchar('\n');
+}
+
+static int put_files(const struct kiln_netcfg *cfg, enum kiln_net_stack stack)
+{
+        struct kiln_net_files files = { 0 };
+        int r = kiln_net_render(stack, cfg, &files);
+
+        if (r < 0)
+                return r;
+        printf("files kiln-init writes for %s:\n", kiln_net_stack_to_string(stack));
+        for (size_t i = 0; i < files.n; i++) {
+                const struct kiln_net_file *f = &files.v[i];
+                if (f->symlink) {
+                        printf("=== /%s -> %s\n", f->path, f->symlink);
+                        continue;
+                }
+                printf("=== /%s (%04o)\n", f->path, f->mode);
+                fwrite(f->content, 1, f->len, stdout);
+                if (f->len && f->content[f->len - 1] != '\n')
+                        putchar('\n');
+        }
+        kiln_net_files_free(&files);
+        return 0;
+}
+
+int kiln_network_config_check(const char *file, const void *buf, size_t len, const char *stack, bool show_files)
+{
+        struct kiln_netcfg cfg;
+        static const enum kiln_net_stack all[] = { KILN_NET_STACK_NETPLAN, KILN_NET_STACK_IFUPDOWN,
+                                                   KILN_NET_STACK_NETWORKMANAGER, KILN_NET_STACK_NETWORKD };
+        enum kiln_net_stack pick = KILN_NET_STACK_NETWORKD;
+        bool every = stack && !strcmp(stack, "all"), quiet = stack && !*stack;
+        int r;
+
+        if (stack && !every && !quiet) {
+                pick = KILN_NET_STACK_NONE;
+                for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+                        if (!strcmp(stack, kiln_net_stack_to_string(all[i])))
+                                pick = all[i];
+                if (pick == KILN_NET_STACK_NONE) {
+                        kiln_fail("unknown --stack '%s' (netplan, ifupdown, NetworkManager, systemd-networkd or all)",
+                                  stack);
+                        return 2;
+                }
+        }
+        kiln_clear_error();
+        r = kiln_netcfg_parse("network-config", buf, len, &cfg);
+        if (r < 0) {
+                const char *msg = kiln_last_error();
+                unsigned long line;
+                char *end;
+                if (!strncmp(msg, "network-config:", 15) && (line = strtoul(msg + 15, &end, 10)) && !strncmp(end, ": ", 2))
+                        kiln_fail("network-config '%s': line %lu: %s", file, line, end + 2);
+                else
+                        kiln_fail("network-config '%s': %s", file,
+                                  !strncmp(msg, "network-config: ", 16) ? msg + 16 : msg);
+                return 1;
+        }
+        if (quiet)
+                goto done;
+        fputs("network-config '", stdout);
+        put_text(file);
+        if (cfg.disabled) {
+                puts("': config: disabled: kiln-init writes no network configuration and leaves the image's own");
+                goto out;
+        }
+        printf("': version %d, %zu interface%s\n", cfg.version, cfg.n_ifaces, cfg.n_ifaces == 1 ? "" : "s");
+        if (!cfg.n_ifaces)
+                puts("no interfaces: kiln-init uses the datasource's configuration or the fallback "
+                     "(DHCP on the first NIC) instead");
+        for (size_t i = 0; i < cfg.n_ifaces; i++)
+                put_iface(&cfg.ifaces[i]);
+        if (cfg.nameservers) {
+                fputs("nameservers: ", stdout);
+                put_list(cfg.nameservers, ", ");
+                putchar('\n');
+        }
+        if (cfg.search) {
+                fputs("search: ", stdout);
+                put_list(cfg.search, ", ");
+                putchar('\n');
+        }
+        for (size_t i = 0; cfg.warnings && cfg.warnings[i]; i++) {
+                fputs("warning: ", stdout);
+                put_text_max(cfg.warnings[i], 400);
+                putchar('\n');
+        }
+        for (size_t i = 0; show_files && cfg.n_ifaces && i < ARRAY_SIZE(all); i++) {
+                if (!every && all[i] != pick)
+                        continue;
+                kiln_clear_error();
+                if (put_files(&cfg, all[i]) < 0) {
+                        fflush(stdout);
+                        kiln_fail("network-config '%s': %s: %s", file, kiln_net_stack_to_string(all[i]),
+                                  kiln_last_error());
+                        r = 1;
+                        goto out;
+                }
+        }
+done:
+        r = 0;
+out:
+        kiln_netcfg_free(&cfg);
+        return r;
+}
+
+static int check_network(int argc, char **argv)
+{
+        const char *file = NULL, *stack = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        for (int i = 2; i < argc; i++) {
+                if (!strcmp(argv[i], "--network-config") && i + 1 < argc && !file)
+                        file = argv[++i];
+                else if (!strcmp(argv[i], "--stack") && i + 1 < argc && !stack)
+                        stack = argv[++i];
+                else {
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (!file) {
+                usage(stderr);
+                return 2;
+        }
+        r = read_input(file, &buf, &len);
+        if (r < 0) {
+                kiln_fail("cannot read network-config '%s': %s", file, r == -EFBIG ? "too large" : strerror(-r));
+                return 1;
+        }
+        return kiln_network_config_check(file, buf, len, stack, true);
 }
 
 int cmd_user_data(int argc, char **argv)
@@ -470,6 +729,8 @@ int cmd_user_data(int argc, char **argv)
                 usage(stdout);
                 return 0;
         }
+        if (argc >= 3 && !strcmp(argv[1], "check") && argv[2][0] == '-' && argv[2][1] == '-')
+                return check_network(argc, argv);
         if (argc != 3 || strcmp(argv[1], "check")) {
                 usage(stderr);
                 return 2;

@@ -678,12 +678,10 @@ static int write_file_data(struct writer *w, struct kiln_inode *src, const char 
                 n_segs = 1;
         }
         if (src->data == KILN_DATA_PATH) {
-                fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-                if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
-                        fd = openat(w->t->src_dirfd, src->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return kiln_errorf(-errno, "cannot read rootfs file '%s/%s': %m", w->t->src_root ? w->t->src_root : ".",
-                                           src->src_path);
+                /* Beneath the rootfs, and still the file its walk found (tree.h). */
+                r = kiln_tree_open_source(w->t, src, &fd);
+                if (r < 0)
+                        return r;
                 r = path_segments(fd, src->size, &own, &n_segs);
                 if (r < 0)
                         return kiln_errorf(r, "cannot read rootfs file '%s/%s': %s",

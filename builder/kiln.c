@@ -381,6 +381,10 @@ static int cmd_build(int argc, char **argv)
         const char *fw = getenv("KILN_TEST_FAIL_WRITE");
         if (fw)
                 bo.fail_write = (unsigned)strtoul(fw, NULL, 10);
+        const char *frename = getenv("KILN_TEST_FAIL_RENAME");
+        if (frename)
+                bo.fail_rename = (unsigned)strtoul(frename, NULL, 10);
+        bo.no_rename_exchange = getenv("KILN_TEST_NO_RENAME_EXCHANGE") != NULL;
 
         struct progress_state ps = { 0 };
         clock_gettime(CLOCK_MONOTONIC, &ps.start);
@@ -401,6 +405,15 @@ static int cmd_build(int argc, char **argv)
         }
         struct timespec end;
         clock_gettime(CLOCK_MONOTONIC, &end);
+        /* Even with -q: an image that cannot boot, or that nobody can reach, is worth a line. */
+        if (res.no_init)
+                fprintf(stderr, "kiln: warning: rootfs '%s' has no /sbin/init: instances of '%s' will stop in the "
+                                "initramfs (install an init, e.g. Debian's systemd-sysv)\n",
+                        bo.rootfs, output);
+        if (res.net_reason[0] && !res.net_stack[0])
+                fprintf(stderr, "kiln: warning: rootfs '%s' has no network stack kiln-init can configure (%s): "
+                                "instances of '%s' will have no network\n",
+                        bo.rootfs, res.net_reason, output);
         if (verbosity > 0) {
                 char sz[32], data[32], uuid_s[37], fr[32];
                 format_size(res.size, sz, sizeof(sz));
@@ -434,6 +447,11 @@ static int cmd_build(int argc, char **argv)
                 } else if (res.initrd[0]) {
                         printf("  initramfs:   %s (the distribution's)\n", res.initrd);
                 }
+                if (res.net_stack[0])
+                        printf("  network:     %s, rendered by kiln-init at first boot (%s)\n", res.net_stack,
+                               res.net_reason);
+                else if (res.net_reason[0])
+                        printf("  network:     none (%s)\n", res.net_reason);
                 if (res.grub_bios[0])
                         printf("  grub bios:   %s\n", res.grub_bios);
                 if (res.grub_efi[0])

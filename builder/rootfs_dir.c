@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Reads a rootfs folder into the tree: lstat-based, never follows symlinks,
- * sorted, with xattrs; file data is read later, by path. */
+ * sorted, with xattrs; file data is read later, by path beneath the folder,
+ * checked to be the file seen here (kiln_tree_open_source). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,25 +67,39 @@ static int remember_link(struct walker *w, dev_t dev, ino_t ino, struct kiln_ino
         return 0;
 }
 
-static int read_xattrs(struct walker *w, struct kiln_inode *inode)
+/*
+ * The xattrs of name in the folder dirfd (or of that folder, name NULL).
+ * By path, since a symlink has no descriptor to read them through; the
+ * path goes through the folder's descriptor (/proc/self/fd/N/NAME), so a
+ * folder on the way swapped for a symlink meanwhile cannot lead elsewhere.
+ * Without /proc, the walk's path (w->path) is used.
+ */
+static int read_xattrs(struct walker *w, int dirfd, const char *name, struct kiln_inode *inode)
 {
-        char list[65536];
-        ssize_t n = llistxattr(w->path, list, sizeof(list));
+        static int have_proc = -1;
+        char list[65536], via[64 + NAME_MAX];
+        const char *path = w->path;
+
+        if (have_proc < 0)
+                have_proc = access("/proc/self/fd", F_OK) == 0;
+        if (have_proc && name && snprintf(via, sizeof(via), "/proc/self/fd/%d/%s", dirfd, name) < (int)sizeof(via))
+                path = via;
+        ssize_t n = name ? llistxattr(path, list, sizeof(list)) : flistxattr(dirfd, list, sizeof(list));
 
         if (n < 0) {
                 if (errno == ENOTSUP)
                         return 0;
                 return kiln_errorf(-errno, "cannot list xattrs of '%s': %m", w->path);
         }
-        for (char *name = list; name < list + n; name += strlen(name) + 1) {
+        for (char *x = list; x < list + n; x += strlen(x) + 1) {
                 char value[65536];
-                ssize_t len = lgetxattr(w->path, name, value, sizeof(value));
+                ssize_t len = name ? lgetxattr(path, x, value, sizeof(value)) : fgetxattr(dirfd, x, value, sizeof(value));
                 if (len < 0) {
                         if (errno == ENODATA)
                                 continue;
-                        return kiln_errorf(-errno, "cannot read xattr '%s' of '%s': %m", name, w->path);
+                        return kiln_errorf(-errno, "cannot read xattr '%s' of '%s': %m", x, w->path);
                 }
-                int r = kiln_inode_set_xattr(inode, name, value, (size_t)len);
+                int r = kiln_inode_set_xattr(inode, x, value, (size_t)len);
                 if (r < 0)
                         return r;
         }
@@ -117,6 +132,8 @@ static int fill_inode(struct walker *w, int dirfd, const char *name, const struc
                 inode->size = (uint64_t)st->st_size;
                 if (st->st_size > 0) {
                         inode->data = KILN_DATA_PATH;
+                        inode->src_dev = st->st_dev;
+                        inode->src_ino = st->st_ino;
                         inode->src_path = strdup(w->path + w->root_len + 1);
                         if (!inode->src_path)
                                 return -ENOMEM;
@@ -126,7 +143,7 @@ static int fill_inode(struct walker *w, int dirfd, const char *name, const struc
                                                  ROUND_UP((uint64_t)st->st_size, 4096));
                 }
         }
-        return read_xattrs(w, inode);
+        return read_xattrs(w, dirfd, name, inode);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -226,6 +243,27 @@ out:
         return r;
 }
 
+/*
+ * Tests only: with KILN_TEST_PAUSE_AFTER_WALK=FLAG, once the walk is done
+ * (the tree holds what it saw, no file data read yet) kiln creates FLAG and
+ * waits, up to a minute, until it is removed: a test changes the rootfs in
+ * between, with no race, to check that the reads find what the walk saw.
+ */
+static void test_pause_after_walk(void)
+{
+        const char *flag = getenv("KILN_TEST_PAUSE_AFTER_WALK");
+        int fd;
+
+        if (!flag || !*flag)
+                return;
+        fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        close(fd);
+        for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)
+                usleep(10000);
+}
+
 int kiln_rootfs_read_dir(struct kiln_tree *t, const char *path)
 {
         struct walker w = { .t = t };
@@ -254,7 +292,7 @@ int kiln_rootfs_read_dir(struct kiln_tree *t, const char *path)
         t->root->inode->atime = st.st_atim;
         t->root->inode->mtime = st.st_mtim;
         t->root->inode->ctime = st.st_ctim;
-        r = read_xattrs(&w, t->root->inode);
+        r = read_xattrs(&w, fd, NULL, t->root->inode);
         if (r < 0) {
                 close(fd);
                 return r;
@@ -267,5 +305,7 @@ int kiln_rootfs_read_dir(struct kiln_tree *t, const char *path)
         }
         r = walk_dir(&w, fd, t->root);
         free(w.links);
+        if (r >= 0)
+                test_pause_after_walk();
         return r;
 }

@@ -27,6 +27,7 @@
 struct spool {
         struct kiln_tree *t;
         const char *dir;
+        int64_t input_size; /* bytes of the file read (compressed or not); -1 unknown */
         uint64_t pos; /* total bytes spooled */
         char buf[1 << 20];
         size_t fill;  /* buffered for the file part */
@@ -132,8 +133,29 @@ static int add_segment(struct kiln_inode *inode, uint64_t off, uint64_t len, uin
         return 0;
 }
 
+/*
+ * libarchive's message for a failed read.  A decompressor that runs out of
+ * input does not always say so (xz: "Lzma library error: No progress is
+ * possible"): when the whole file was consumed, that is what happened.
+ */
+static const char *why(struct archive *a, const struct spool *s, char *buf, size_t size)
+{
+        const char *msg = archive_error_string(a);
+
+        if (!msg)
+                msg = "truncated or damaged archive";
+        if (!strcasestr(msg, "truncated") && archive_filter_count(a) > 1 && s->input_size > 0 &&
+            archive_filter_bytes(a, -1) >= s->input_size) {
+                snprintf(buf, size, "%s (the %s stream ends before the archive does: truncated)", msg,
+                         archive_filter_name(a, 0));
+                return buf;
+        }
+        return msg;
+}
+
 static int read_data(struct archive *a, struct spool *s, struct kiln_inode *inode, const char *name)
 {
+        char msg[1024];
         const void *buf;
         size_t size;
         la_int64_t off;
@@ -144,7 +166,7 @@ static int read_data(struct archive *a, struct spool *s, struct kiln_inode *inod
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN)
-                        return kiln_errorf(-EBADMSG, "'%s': %s", name, archive_error_string(a));
+                        return kiln_errorf(-EBADMSG, "'%s': %s", name, why(a, s, msg, sizeof(msg)));
                 if (size == 0)
                         continue;
                 r = add_segment(inode, (uint64_t)off, size, s->pos);
@@ -326,21 +348,46 @@ static bool escapes(const char *p)
         return false;
 }
 
+/*
+ * A tar archive ends with two zero blocks.  libarchive, like GNU tar, does
+ * not insist on them: at the end of the input it reports the end of the
+ * archive wherever the last entry stopped, so a file cut exactly between two
+ * entries (a copy or download that stopped there) would read as a smaller,
+ * complete-looking tree.  At its end, the tar reader has consumed the zero
+ * blocks it found: the end begins at the header position, and the bytes of
+ * (uncompressed) tar consumed, archive_filter_bytes(a, 0), must reach 1024
+ * past it.  Checked for compressed input too: a whole gzip/zstd/xz stream of
+ * a cut tar is just as incomplete.
+ */
+static int check_end_of_archive(struct archive *a)
+{
+        la_int64_t start = archive_read_header_position(a), end = archive_filter_bytes(a, 0);
+
+        if (start < 0 || end < 0 || end - start >= 1024)
+                return 0;
+        return kiln_errorf(-EBADMSG,
+                           "truncated archive: no end-of-archive marker (two zero blocks) at offset %lld%s: "
+                           "the file stops %s",
+                           (long long)start, archive_filter_count(a) > 1 ? " of the uncompressed tar" : "",
+                           end > start ? "inside the marker" : "between two entries");
+}
+
 static int read_entries(struct kiln_tree *t, struct archive *a, struct spool *s)
 {
         struct archive_entry *e;
+        char msg[1024];
         int r;
 
         for (;;) {
                 r = archive_read_next_header(a, &e);
                 if (r == ARCHIVE_EOF)
-                        return 0;
+                        return check_end_of_archive(a);
                 if (r < ARCHIVE_WARN) {
                         la_int64_t pos = archive_read_header_position(a);
-                        const char *why = archive_error_string(a) ? archive_error_string(a) : "truncated or damaged archive";
+                        const char *problem = why(a, s, msg, sizeof(msg));
                         if (pos < 0)
-                                return kiln_errorf(-EBADMSG, "%s", why);
-                        return kiln_errorf(-EBADMSG, "%s at offset %lld", why, (long long)pos);
+                                return kiln_errorf(-EBADMSG, "%s", problem);
+                        return kiln_errorf(-EBADMSG, "%s at offset %lld", problem, (long long)pos);
                 }
                 const char *name = archive_entry_pathname(e);
                 if (!name)
@@ -415,6 +462,8 @@ int kiln_rootfs_read_tar(struct kiln_tree *t, const char *path, const char *spoo
         }
         s->t = t;
         s->dir = spool_dir;
+        struct stat st;
+        s->input_size = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
         t->spool_mem_cap = spool_mem_limit();
         if (t->spool_mem_cap) {
                 /* Reserved, not committed: pages appear as data is written. */

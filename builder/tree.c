@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -422,7 +424,8 @@ static int cmp_dentry(const void *a, const void *b)
 
 static void finalize_dir(struct kiln_tree *t, struct kiln_dentry *dir)
 {
-        qsort(dir->children, dir->n_children, sizeof(*dir->children), cmp_dentry);
+        if (dir->n_children > 1) /* qsort(NULL, 0, ...) is undefined (UBSan says so) */
+                qsort(dir->children, dir->n_children, sizeof(*dir->children), cmp_dentry);
         dir->n_subdirs = 0;
         for (size_t i = 0; i < dir->n_children; i++) {
                 struct kiln_dentry *c = dir->children[i];
@@ -531,6 +534,147 @@ void kiln_tree_clamp_times(struct kiln_tree *t, time_t epoch)
         }
 }
 
+/*
+ * Reading a rootfs folder's files.  The walk (rootfs_dir.c) recorded each
+ * file's path, device and inode; the data is read later, and the folder may
+ * have changed in between.  A folder on the path swapped for a symbolic link
+ * would lead outside the rootfs (the host's files in the image), a FIFO in
+ * the file's place would hang the open.  So the path is resolved beneath the
+ * rootfs folder's descriptor with no symbolic link anywhere on it (openat2's
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS; where the kernel has no openat2, or
+ * a seccomp filter refuses it, one component at a time with O_NOFOLLOW),
+ * opened O_NONBLOCK, and the result must be the regular file the walk saw.
+ */
+#define SOURCE_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+static int openat2_beneath(int dirfd, const char *path, int flags)
+{
+        struct open_how how = {
+                .flags = (uint64_t)flags,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        static bool no_openat2 = false, checked = false;
+
+        if (!checked) { /* tests: KILN_TEST_NO_OPENAT2 takes the other way */
+                no_openat2 = getenv("KILN_TEST_NO_OPENAT2") != NULL;
+                checked = true;
+        }
+        if (no_openat2) {
+                errno = ENOSYS;
+                return -1;
+        }
+        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd < 0 && (errno == ENOSYS || errno == EPERM) && !(flags & O_NOATIME))
+                no_openat2 = true; /* not EPERM for O_NOATIME: that one is ours */
+        return (int)fd;
+}
+
+/* Without openat2: each folder on the path opened O_NOFOLLOW from the last. */
+static int open_walking(int dirfd, const char *path, int flags)
+{
+        _cleanup_free_ char *p = strdup(path);
+        int at = dirfd, fd;
+        char *c, *slash;
+
+        if (!p) {
+                errno = ENOMEM;
+                return -1;
+        }
+        for (c = p; (slash = strchr(c, '/')); c = slash + 1) {
+                *slash = 0;
+                if (!*c || !strcmp(c, ".")) {
+                        continue;
+                }
+                if (!strcmp(c, "..")) {
+                        errno = EXDEV;
+                        fd = -1;
+                } else {
+                        fd = openat(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        struct stat st;
+                        /* O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a symlink: say what it is. */
+                        if (fd < 0 && errno == ENOTDIR && fstatat(at, c, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode))
+                                errno = ELOOP;
+                        else if (fd < 0 && errno == ENOTDIR)
+                                errno = ENOTDIR; /* fstatat may have changed it */
+                }
+                if (at != dirfd) {
+                        int e = errno;
+                        close(at);
+                        errno = e;
+                }
+                if (fd < 0)
+                        return -1;
+                at = fd;
+        }
+        fd = openat(at, c, flags);
+        if (at != dirfd) {
+                int e = errno;
+                close(at);
+                errno = e;
+        }
+        return fd;
+}
+
+static int open_beneath(int dirfd, const char *path, int flags)
+{
+        int fd = openat2_beneath(dirfd, path, flags);
+
+        if (fd < 0 && (errno == ENOSYS || (errno == EPERM && !(flags & O_NOATIME))))
+                fd = open_walking(dirfd, path, flags);
+        return fd;
+}
+
+static const char *type_name(mode_t mode)
+{
+        switch (mode & S_IFMT) {
+        case S_IFDIR: return "a folder";
+        case S_IFLNK: return "a symbolic link";
+        case S_IFIFO: return "a FIFO";
+        case S_IFSOCK: return "a socket";
+        case S_IFCHR: return "a character device";
+        case S_IFBLK: return "a block device";
+        default: return "something else";
+        }
+}
+
+int kiln_tree_open_source(struct kiln_tree *t, const struct kiln_inode *inode, int *ret_fd)
+{
+        const char *root = t->src_root ? t->src_root : ".";
+        struct stat st;
+        int fd;
+
+        /* O_NOATIME: reading a rootfs must not change it (it needs ownership). */
+        fd = open_beneath(t->src_dirfd, inode->src_path, SOURCE_FLAGS | O_NOATIME);
+        if (fd < 0 && errno == EPERM)
+                fd = open_beneath(t->src_dirfd, inode->src_path, SOURCE_FLAGS);
+        if (fd < 0) {
+                if (errno == ELOOP || errno == EXDEV)
+                        return kiln_errorf(-ELOOP, "cannot read rootfs file '%s/%s': a symbolic link is on its path "
+                                           "(the rootfs changed while kiln read it?)", root, inode->src_path);
+                if (errno == ENOTDIR)
+                        return kiln_errorf(-ENOTDIR, "cannot read rootfs file '%s/%s': a folder on its path is not "
+                                           "a folder any more", root, inode->src_path);
+                return kiln_errorf(-errno, "cannot read rootfs file '%s/%s': %m", root, inode->src_path);
+        }
+        if (fstat(fd, &st) < 0) {
+                int r = kiln_errorf(-errno, "cannot read rootfs file '%s/%s': %m", root, inode->src_path);
+                close(fd);
+                return r;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_dev != inode->src_dev || st.st_ino != inode->src_ino) {
+                close(fd);
+                if (!S_ISREG(st.st_mode))
+                        return kiln_errorf(-ESTALE, "cannot read rootfs file '%s/%s': it is now %s, not the regular "
+                                           "file kiln found there", root, inode->src_path,
+                                           type_name(st.st_mode));
+                return kiln_errorf(-ESTALE, "cannot read rootfs file '%s/%s': it is now another file than the one "
+                                   "kiln found there (the rootfs changed while kiln read it)", root, inode->src_path);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 int kiln_tree_read_file(struct kiln_tree *t, const struct kiln_inode *inode, size_t max, uint8_t **ret,
                         size_t *ret_len)
 {
@@ -552,13 +696,10 @@ int kiln_tree_read_file(struct kiln_tree *t, const struct kiln_inode *inode, siz
                 memcpy(buf, inode->mem, len);
                 break;
         case KILN_DATA_PATH: {
-                int fd = openat(t->src_dirfd, inode->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-                if (fd < 0 && errno == EPERM)
-                        fd = openat(t->src_dirfd, inode->src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0) {
-                        r = kiln_errorf(-errno, "cannot read '%s': %m", inode->src_path);
+                int fd;
+                r = kiln_tree_open_source(t, inode, &fd);
+                if (r < 0)
                         break;
-                }
                 size_t got = 0;
                 while (got < len) {
                         ssize_t n = pread(fd, buf + got, len - got, (off_t)got);

@@ -45,6 +45,8 @@ struct kiln_inode {
         size_t n_xattrs;
         enum kiln_data_kind data;
         char *src_path;
+        dev_t src_dev;             /* KILN_DATA_PATH: the file the walk found there */
+        ino_t src_ino;
         uint8_t *mem;              /* KILN_DATA_MEM, owned */
         struct kiln_segment *segs; /* KILN_DATA_SPOOL: n_segs entries */
         size_t n_segs;
@@ -121,6 +123,14 @@ int kiln_tree_finalize(struct kiln_tree *t);
 
 /* Visit every dentry in sorted depth-first order (parents first). */
 int kiln_tree_walk(struct kiln_tree *t, int (*fn)(struct kiln_dentry *d, void *ud), void *ud);
+
+/*
+ * Open a KILN_DATA_PATH inode's source file for reading, as the walk found
+ * it: beneath the rootfs folder with no symbolic link on the way, without
+ * blocking (a FIFO), and only if it is the same regular file (device and
+ * inode).  Errors name the file: "cannot read rootfs file 'ROOT/PATH': ...".
+ */
+int kiln_tree_open_source(struct kiln_tree *t, const struct kiln_inode *inode, int *ret_fd);
 
 /* Read a regular file's whole content (holes as zeros); at most max bytes. */
 int kiln_tree_read_file(struct kiln_tree *t, const struct kiln_inode *inode, size_t max, uint8_t **ret,

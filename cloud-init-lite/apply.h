@@ -131,6 +131,21 @@ unsigned kiln_ssh_genkeytypes(const struct kiln_cloud_config *cc);
 int kiln_apply_write_files(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc,
                            bool deferred);
 
+/*
+ * kiln_apply_all()'s pass of the entries not deferred: as
+ * kiln_apply_write_files(ctx, cc, false), except that an entry whose owner
+ * is a user or group the root lacks and cc's users module makes
+ * (kiln_cc_creates_user(), kiln_cc_creates_group()) is written owned by root
+ * and marked in *ret_later (malloc'd, one bool per write_files entry; NULL
+ * when there is none), for kiln_apply_write_files_owners() to give it its
+ * owner (and its mode again) once kiln_apply_users() has run: "write_files:
+ * PATH: owner USER:GROUP applied after the users module".
+ */
+int kiln_apply_write_files_first(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc,
+                                 bool **ret_later);
+int kiln_apply_write_files_owners(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc,
+                                  const bool *later);
+
 /* ---- system.c: hostname, hosts, timezone, mounts --------------------------- */
 
 /* hostname and fqdn as cloud-init's get_hostname_fqdn() picks them from the
@@ -157,10 +172,13 @@ int kiln_apply_mounts(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_
 
 /*
  * Into var/lib/kiln/instances/ID/ (see kiln-init(8), "User data stages"):
- * scripts/part-NNN (the user scripts, 0700, in order), scripts/runcmd,
- * boothooks/part-NNN, bootcmd, deferred/ (the deferred write_files),
- * final.conf (final_message, power_state), power-condition.  ud may be NULL
- * (no scripts).  What was staged before for the same instance is replaced.
+ * scripts/part-NNN (the user scripts run once per instance, 0700, in
+ * order), scripts/runcmd, scripts-per-boot/part-NNN
+ * (text/x-shellscript-per-boot), scripts-per-once/part-NNN
+ * (text/x-shellscript-per-once), boothooks/part-NNN, bootcmd, deferred/
+ * (the deferred write_files), final.conf (final_message, power_state),
+ * power-condition.  ud may be NULL (no scripts).  What was staged before
+ * for the same instance is replaced.
  */
 int kiln_stage_write(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc,
                      const struct kiln_userdata *ud);
@@ -183,9 +201,13 @@ struct kiln_stage_opts {
 /*
  * "boot" (every boot): instance-store devices listed in "format" made ext4
  * when blank, the fstab's cloudconfig mounts mounted when they are not,
- * boothooks, bootcmd.  "final": deferred write_files, then the scripts in
- * name order (part-NNN, then runcmd) once per instance (scripts/STATUS gets
- * "NAME STATUS" lines, final.done marks them done), then final_message
+ * boothooks, bootcmd.  "final", in cloud-init's order: deferred write_files
+ * (once per instance); the per-once scripts whose content has no marker in
+ * var/lib/kiln/per-once/ yet (the marker, kept for the life of the disk
+ * whatever the instance id, is made before the script runs); the per-boot
+ * scripts (every boot); the scripts in name order (part-NNN, then runcmd)
+ * once per instance (scripts/STATUS gets "NAME STATUS" lines, per-once ones
+ * as "per-once/NAME", final.done marks them done); then final_message
  * (every boot), then power_state (once).  Output goes to the log and the
  * console.  Returns 0 when everything ran and succeeded, 1 when something
  * failed (logged), -errno when the stage could not run at all.
@@ -210,10 +232,13 @@ int kiln_stage_install_self(const struct kiln_apply_ctx *ctx, const char *self);
 
 /*
  * An instance's first boot: write_files (not deferred), mounts, hostname,
- * etc/hosts, users, ssh host keys, authorized keys, timezone, ssh_pwauth,
- * then kiln_stage_write(), kiln_stage_bootcmd() and kiln_units_write(NULL):
- * each run whatever the others did, a failure logged as
- * "NAME: FAILED: MESSAGE".  Returns the number of modules that failed.
+ * etc/hosts, users, the owners of the write_files entries that waited for
+ * the users (kiln_apply_write_files_first()), ssh host keys, authorized
+ * keys, timezone, ssh_pwauth, then kiln_stage_write(), kiln_stage_bootcmd()
+ * and kiln_units_write(NULL): each run whatever the others did, a failure
+ * logged as "NAME: FAILED: MESSAGE".  The users and authorized keys see the
+ * default user as kiln_cc_default_user_view() makes it.  Returns the number
+ * of modules that failed.
  * *ret_given_keys as in kiln_apply_ssh_host_keys(); *ret_units gets
  * kiln_units_write()'s result (both may be NULL).  Later boots need only
  * kiln_stage_every_boot().

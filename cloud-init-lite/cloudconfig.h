@@ -13,6 +13,13 @@
  * 0644 is octal, yes/no are booleans), anchors and aliases (resolved; an
  * alias inside the node it names is refused, and a document that aliases
  * its way past a work budget fails), "<<" merge keys, !!binary.
+ *
+ * Like cloud-init, which validates with warnings and runs each module on
+ * what it can, a document is applied key by key: a key whose value is
+ * invalid is listed in errors and left unset, the others are applied.  In
+ * users, groups and write_files the unit is one entry: a bad user or file is
+ * left out, the other entries stay.  Only a document that is not YAML, or
+ * not a mapping, or that exceeds a limit on the whole document, is refused.
  */
 #ifndef KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H
 #define KILN_CLOUD_INIT_LITE_CLOUDCONFIG_H
@@ -20,6 +27,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "netcfg.h"
 
 /* Hard limits on what one document may hold. */
 #define KILN_CC_MAX_BYTES (16u << 20)
@@ -89,6 +98,17 @@ enum kiln_cc_growpart_mode { KILN_GROWPART_UNSET = -1, KILN_GROWPART_OFF, KILN_G
 enum kiln_cc_resize { KILN_RESIZE_UNSET = -1, KILN_RESIZE_FALSE, KILN_RESIZE_TRUE, KILN_RESIZE_NOBLOCK };
 enum kiln_cc_power { KILN_POWER_UNSET = -1, KILN_POWER_POWEROFF, KILN_POWER_REBOOT, KILN_POWER_HALT };
 
+/*
+ * A key, or one entry of users, groups or write_files, that a document held
+ * and that is not applied because its value is invalid.
+ */
+struct kiln_cc_error {
+        char *doc;             /* the document's name, as given to kiln_cloud_config_parse() */
+        size_t line;           /* 1-based line of the bad value; 0 when unknown */
+        char *what;            /* what is not applied: "runcmd", "users[2] (carol)", "write_files[0] (/etc/x)" */
+        char *message;         /* what is wrong: "key 'users[2].sudo': expected a string, a list or false" */
+};
+
 struct kiln_cloud_config {
         char *hostname;
         char *fqdn;
@@ -143,11 +163,21 @@ struct kiln_cloud_config {
         struct kiln_cc_user default_user;
         bool default_user_set;
 
+        /* network: a network configuration in either of cloud-init's shapes
+         * (netcfg.h): {version: 1|2, ...}, the same under another network:,
+         * or {config: disabled}.  Its warnings stay in network.warnings. */
+        struct kiln_netcfg network;
+        bool network_set;
+
         /* Top-level keys kiln does not apply, in document order, for one report line. */
         char **unsupported;
         /* Supported keys with values kiln ignores (e.g. plain_text_passwd), as
          * "key: reason" lines. */
         char **warnings;
+        /* Keys and entries not applied because their values are invalid, in
+         * document order, every document's (at most KILN_CC_MAX_ITEMS). */
+        struct kiln_cc_error *errors;
+        size_t n_errors;
 };
 
 void kiln_cloud_config_init(struct kiln_cloud_config *cc);
@@ -155,11 +185,31 @@ void kiln_cloud_config_free(struct kiln_cloud_config *cc);
 
 /*
  * Parse one #cloud-config document (the "#cloud-config" line included or not)
- * and merge it into cc (later keys replace earlier ones).  name is used in
- * messages ("user-data part 2").  -EBADMSG with "NAME:LINE: what is wrong"
- * in kiln_last_error() for bad YAML or a key of the wrong type; cc is left
- * as it was before the call on error.
+ * and merge it into cc: each top-level key it holds replaces cc's, a key
+ * whose value is invalid too (the key is then unset, as the module would
+ * have nothing to run on in cloud-init).  name is used in messages
+ * ("user-data part 2").  Returns the number of keys and entries not applied
+ * (each appended to cc->errors), 0 when everything applies.  -EBADMSG with
+ * "NAME:LINE: what is wrong" in kiln_last_error() when the document is not
+ * YAML, not a mapping or past a limit of the whole document (-EFBIG for its
+ * size, -ENOMEM); cc is then left as it was before the call.
  */
 int kiln_cloud_config_parse(struct kiln_cloud_config *cc, const char *name, const void *buf, size_t len);
+
+/*
+ * The default user as the users module creates it (cloud-init's
+ * _normalize_users): system_info's default_user, its unset fields filled
+ * from the users: entry for the default user ("default", or entries
+ * without a name, which cloud-init gives to the default user), and that
+ * entry's groups, when it has them, in place of the image's.  The fields
+ * borrow cc's strings: *ret must not be freed, nor outlive cc.
+ */
+void kiln_cc_default_user_view(const struct kiln_cloud_config *cc, struct kiln_cc_user *ret);
+
+/* Whether the users module, run on cc, creates (or updates) user name, or
+ * creates group name (groups:, users' private, primary and supplementary
+ * groups). */
+bool kiln_cc_creates_user(const struct kiln_cloud_config *cc, const char *name);
+bool kiln_cc_creates_group(const struct kiln_cloud_config *cc, const char *name);
 
 #endif

@@ -6,6 +6,7 @@
  * IMDS's text answers are checked here (one line, printable, bounded).
  */
 #include "datasource.h"
+#include "netcfg.h"
 
 #include <arpa/inet.h>
 #include <blkid/blkid.h>
@@ -232,8 +233,6 @@ int kiln_ds_nocloud_read_dir(const struct kiln_ds_opts *o, const char *dir, cons
         struct kiln_instance in = { 0 };
         _cleanup_free_ uint8_t *meta = NULL;
         size_t meta_len = 0;
-        struct stat st;
-        char path[4096];
         int r;
 
         r = read_seed_file(dir, "meta-data", source, KILN_META_MAX_BYTES, true, &meta, &meta_len);
@@ -252,13 +251,11 @@ int kiln_ds_nocloud_read_dir(const struct kiln_ds_opts *o, const char *dir, cons
                 kiln_error_prefix(r, "seed '%s'", source);
                 goto fail;
         }
-        snprintf(path, sizeof(path), "%s/network-config", dir);
-        if (stat(path, &st) == 0) {
-                r = kiln_instance_note(&in, "network-config is not supported (ignored)");
-                if (r < 0)
-                        goto fail;
-                ds_log(o, "datasource nocloud: network-config is not supported (ignored)");
-        }
+        /* Parsed and applied by kiln-init's network pass, which knows the root. */
+        r = read_seed_file(dir, "network-config", source, KILN_NETCFG_MAX_BYTES, false, &in.network_config,
+                           &in.network_config_len);
+        if (r < 0)
+                goto fail;
         if (!in.instance_id) {
                 ds_log(o, "datasource nocloud: meta-data has no instance-id, using 'nocloud' as cloud-init does");
                 in.instance_id = strdup("nocloud");
@@ -584,6 +581,78 @@ static int add_block_device(struct imds *m, struct kiln_instance *in, const char
         return kiln_instance_push(&in->block_devices, pair, strlen(pair));
 }
 
+/* "0a:1b:2c:3d:4e:5f/" from network/interfaces/macs/: device-number,
+ * local-ipv4s, subnet-ipv4-cidr-block, ipv6s (each optional, as EC2 omits
+ * what a NIC does not have). */
+static int add_nic(struct imds *m, struct kiln_instance *in, const char *line)
+{
+        char mac[32], path[160];
+        _cleanup_free_ char *num = NULL;
+        _cleanup_free_ uint8_t *body = NULL;
+        size_t len;
+        int r;
+
+        if (strlen(line) > 18 || snprintf(mac, sizeof(mac), "%s", line) < 0)
+                return kiln_errorf(-EBADMSG, "imds: network/interfaces/macs/ lists '%.60s', not a MAC", line);
+        mac[strcspn(mac, "/")] = 0;
+        if (!kiln_net_mac_normalize(mac))
+                return kiln_errorf(-EBADMSG, "imds: network/interfaces/macs/ lists '%.60s', not a MAC", line);
+        if (in->n_nics >= KILN_INSTANCE_MAX_NICS)
+                return kiln_errorf(-EBADMSG, "imds: more than %d network interfaces", KILN_INSTANCE_MAX_NICS);
+        struct kiln_instance_nic *v = realloc(in->nics, (in->n_nics + 1) * sizeof(*v));
+        if (!v)
+                return kiln_errorf(-ENOMEM, "out of memory");
+        in->nics = v;
+        struct kiln_instance_nic *nic = &in->nics[in->n_nics++];
+        *nic = (struct kiln_instance_nic){ .device_number = -1, .mac = strdup(mac) };
+        if (!nic->mac)
+                return kiln_errorf(-ENOMEM, "out of memory");
+
+        snprintf(path, sizeof(path), "/latest/meta-data/network/interfaces/macs/%s/device-number", mac);
+        r = imds_text(m, path, false, &num);
+        if (r < 0)
+                return r;
+        if (num) {
+                char *end;
+                long n = strtol(num, &end, 10);
+                if (end == num || *end || n < 0 || n > 255)
+                        return kiln_errorf(-EBADMSG, "imds: %s is '%.20s', not a number", path, num);
+                nic->device_number = (int)n;
+        }
+        snprintf(path, sizeof(path), "/latest/meta-data/network/interfaces/macs/%s/subnet-ipv4-cidr-block", mac);
+        r = imds_text(m, path, false, &nic->subnet_ipv4_cidr);
+        if (r < 0)
+                return r;
+        static const char *const lists[] = { "local-ipv4s", "ipv6s" };
+        for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+                char ***to = k == 0 ? &nic->local_ipv4s : &nic->ipv6s;
+                snprintf(path, sizeof(path), "/latest/meta-data/network/interfaces/macs/%s/%s", mac, lists[k]);
+                r = imds_get(m, path, MAX_LIST_BYTES, &body, &len);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                for (const char *s = (const char *)body, *end = s + len; s < end;) {
+                        const char *nl = memchr(s, '\n', (size_t)(end - s)), *e = nl ? nl : end;
+                        while (e > s && (e[-1] == '\r' || e[-1] == ' '))
+                                e--;
+                        if (e > s && kiln_instance_count(*to) < 64 && (r = kiln_instance_push(to, s, (size_t)(e - s))) < 0)
+                                return r;
+                        s = nl ? nl + 1 : end;
+                }
+                free(TAKE_PTR(body));
+        }
+        return 0;
+}
+
+static int nic_cmp(const void *a, const void *b)
+{
+        const struct kiln_instance_nic *x = a, *y = b;
+        /* By device-number; those without one last, by MAC. */
+        unsigned dx = (unsigned)x->device_number, dy = (unsigned)y->device_number;
+        return dx != dy ? (dx < dy ? -1 : 1) : strcmp(x->mac, y->mac);
+}
+
 static int ec2_fetch(struct imds *m, struct kiln_instance *in)
 {
         _cleanup_free_ uint8_t *list = NULL;
@@ -628,6 +697,16 @@ static int ec2_fetch(struct imds *m, struct kiln_instance *in)
                 r = each_line(list, len, add_block_device, m, in);
         if (r < 0 && r != -ENOENT)
                 return r;
+        free(TAKE_PTR(list));
+
+        /* The NICs: what kiln-init renders the network configuration from. */
+        r = imds_get(m, "/latest/meta-data/network/interfaces/macs/", MAX_LIST_BYTES, &list, &len);
+        if (r >= 0)
+                r = each_line(list, len, add_nic, m, in);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (in->n_nics > 1)
+                qsort(in->nics, in->n_nics, sizeof(*in->nics), nic_cmp);
 
         r = imds_get(m, "/latest/user-data", KILN_DS_MAX_USER_DATA, &in->user_data, &in->user_data_len);
         if (r == -ENOENT) {
@@ -671,6 +750,15 @@ int kiln_ds_ec2(const struct kiln_ds_opts *o, struct kiln_instance *ret)
                 if (!in.datasource || !in.source)
                         r = kiln_errorf(-ENOMEM, "out of memory");
         }
+        /* The lease's name servers, for a resolv.conf nothing else writes. */
+        for (unsigned i = 0; r >= 0 && !o->no_network && i < net.lease.n_dns; i++) {
+                char a[INET_ADDRSTRLEN];
+                struct in_addr ia = { .s_addr = net.lease.dns[i] };
+                if (inet_ntop(AF_INET, &ia, a, sizeof(a)))
+                        r = kiln_instance_push(&in.dns_servers, a, strlen(a));
+        }
+        if (r >= 0 && !o->no_network && net.lease.domain[0] && !(in.dns_domain = strdup(net.lease.domain)))
+                r = kiln_errorf(-ENOMEM, "out of memory");
         if (!o->no_network) {
                 /* Keep the first error's message: teardown only logs its own. */
                 _cleanup_free_ char *msg = r < 0 ? strdup(kiln_last_error()) : NULL;

@@ -68,9 +68,10 @@ int kiln_ds_seed_find(const struct kiln_ds_opts *o, struct kiln_seed *ret);
 
 /*
  * Read a NoCloud seed's files from a folder: meta-data and user-data (both
- * required, as cloud-init requires them), vendor-data (optional); a
- * network-config is noted as unsupported.  source names the seed in
- * messages and in ret->source.  The instance id defaults to "nocloud", as in
+ * required, as cloud-init requires them), vendor-data and network-config
+ * (optional; network-config is kept raw in ret->network_config for
+ * kiln-init's network pass).  source names the seed in messages and in
+ * ret->source.  The instance id defaults to "nocloud", as in
  * cloud-init.  *ret is written only on success.
  */
 int kiln_ds_nocloud_read_dir(const struct kiln_ds_opts *o, const char *dir, const char *source,
@@ -84,7 +85,10 @@ int kiln_ds_nocloud(const struct kiln_ds_opts *o, struct kiln_instance *ret);
  * EC2: DHCP on the first NIC unless o->no_network, PUT /latest/api/token
  * (TTL 21600), then GET meta-data instance-id (required), local-hostname,
  * instance-type, placement/availability-zone, public-keys/, each
- * block-device-mapping/ entry, and user-data (404: none).  Connection
+ * block-device-mapping/ entry, each network/interfaces/macs/ entry
+ * (device-number, local-ipv4s, subnet-ipv4-cidr-block, ipv6s; sorted by
+ * device-number), and user-data (404: none).  The DHCP lease's name servers
+ * and domain go into ret->dns_servers and ret->dns_domain.  Connection
  * errors, 429 and 5xx are retried with exponential backoff until the
  * deadline; 401 fetches a new token; 403 and 404 are final.  The network is
  * torn down at the end, success or not.

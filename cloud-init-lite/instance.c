@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "util.h"
@@ -49,6 +50,16 @@ void kiln_instance_free(struct kiln_instance *in)
         strv_free(in->block_devices);
         free(in->user_data);
         free(in->vendor_data);
+        free(in->network_config);
+        for (size_t i = 0; i < in->n_nics; i++) {
+                free(in->nics[i].mac);
+                strv_free(in->nics[i].local_ipv4s);
+                free(in->nics[i].subnet_ipv4_cidr);
+                strv_free(in->nics[i].ipv6s);
+        }
+        free(in->nics);
+        strv_free(in->dns_servers);
+        free(in->dns_domain);
         strv_free(in->notes);
         memset(in, 0, sizeof(*in));
 }
@@ -99,11 +110,77 @@ int kiln_instance_id_valid(const char *s)
 {
         size_t n = strlen(s);
 
-        if (n == 0 || n > 255 || !strcmp(s, ".") || !strcmp(s, ".."))
+        if (n == 0 || n > KILN_INSTANCE_ID_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
                 return 0;
         for (; *s; s++)
                 if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '/')
                         return 0;
+        return 1;
+}
+
+static bool plain_name_char(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == '-';
+}
+
+int kiln_instance_dir_name(const char *id, char ret[static KILN_INSTANCE_DIR_NAME_MAX + 1])
+{
+        static const char hex[] = "0123456789ABCDEF";
+        char esc[3 * KILN_INSTANCE_ID_MAX + 1];
+        size_t n = 0, cut = 0;
+        bool plain = true;
+
+        if (!kiln_instance_id_valid(id)) {
+                char shown[65];
+                size_t i;
+
+                /* One line, whatever the id holds. */
+                for (i = 0; id[i] && i < sizeof(shown) - 1; i++)
+                        shown[i] = (unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f ? '?' : id[i];
+                shown[i] = 0;
+                return kiln_errorf(-EINVAL, "'%s' is not a valid instance id (" KILN_INSTANCE_ID_RULE ")", shown);
+        }
+        for (const char *p = id; *p; p++) {
+                unsigned char c = (unsigned char)*p;
+
+                /* Where the name may be cut: never inside an escape. */
+                if (n <= KILN_INSTANCE_DIR_NAME_KEEP)
+                        cut = n;
+                if (plain_name_char(*p)) {
+                        esc[n++] = *p;
+                } else {
+                        esc[n++] = '%';
+                        esc[n++] = hex[c >> 4];
+                        esc[n++] = hex[c & 15];
+                        plain = false;
+                }
+        }
+        if (n <= KILN_INSTANCE_DIR_NAME_KEEP)
+                cut = n;
+        esc[n] = 0;
+        /* "." and ".." are not valid ids: a plain name is a real file name. */
+        if (plain) {
+                memcpy(ret, id, n + 1);
+                return 0;
+        }
+        if (n <= KILN_INSTANCE_DIR_NAME_MAX) {
+                memcpy(ret, esc, n + 1);
+                return 1;
+        }
+        uint8_t md[32];
+        unsigned md_len = 0;
+
+        if (!EVP_Digest(id, strlen(id), md, &md_len, EVP_sha256(), NULL) || md_len != sizeof(md))
+                return kiln_errorf(-EIO, "instance id '%.40s...': cannot hash it for its folder name", esc);
+        memcpy(ret, esc, cut);
+        ret[cut++] = '%';
+        ret[cut++] = '%';
+        for (size_t i = 0; i < sizeof(md); i++) {
+                ret[cut++] = hex[md[i] >> 4];
+                ret[cut++] = hex[md[i] & 15];
+        }
+        ret[cut] = 0;
         return 1;
 }
 
@@ -419,8 +496,8 @@ int kiln_nocloud_metadata_parse(struct kiln_instance *in, const void *buf, size_
                         r = take_line(v, "instance-id", &tmp.instance_id);
                         if (r >= 0 && !kiln_instance_id_valid(tmp.instance_id))
                                 r = meta_error(v->line,
-                                               "instance-id: '%.64s' cannot name a folder (empty, '.', '..', "
-                                               "'/' or white space)",
+                                               "instance-id: '%.64s' is not a valid instance id "
+                                               "(" KILN_INSTANCE_ID_RULE ")",
                                                tmp.instance_id);
                 } else if (!strcmp(k->str, "local-hostname")) {
                         if (!is_null(v))

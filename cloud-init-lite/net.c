@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "netcfg.h"
 #include "util.h"
 
 #define MAX_BACKOFF_MS 4000u
@@ -54,12 +55,20 @@ static int read_long(const char *path, long *ret)
         return 0;
 }
 
-int kiln_net_find_nic(const char *root, char ifname[IF_NAMESIZE], int *ret_ifindex)
+static int nic_order(const void *a, const void *b)
 {
-        char path[512], best[IF_NAMESIZE] = "";
-        long best_index = 0;
-        bool best_dev = false;
+        const struct kiln_netif *x = a, *y = b;
+
+        if (x->has_device != y->has_device)
+                return x->has_device ? -1 : 1;
+        return x->ifindex < y->ifindex ? -1 : x->ifindex > y->ifindex;
+}
+
+int kiln_net_list_nics(const char *root, struct kiln_netif *ret, size_t max, size_t *ret_n)
+{
+        char path[512];
         struct dirent *de;
+        size_t n = 0;
         DIR *d;
 
         root = root ? root : "";
@@ -67,9 +76,11 @@ int kiln_net_find_nic(const char *root, char ifname[IF_NAMESIZE], int *ret_ifind
         d = opendir(path);
         if (!d)
                 return kiln_errorf(-errno, "cannot list network interfaces in '%s': %s", path, strerror(errno));
-        while ((de = readdir(d))) {
+        while ((de = readdir(d)) && n < max) {
+                struct kiln_netif *nic = &ret[n];
+                _cleanup_free_ uint8_t *addr = NULL;
+                size_t len;
                 long type, index;
-                bool dev;
 
                 if (de->d_name[0] == '.' || !strcmp(de->d_name, "lo") || strlen(de->d_name) >= IF_NAMESIZE)
                         continue;
@@ -79,20 +90,38 @@ int kiln_net_find_nic(const char *root, char ifname[IF_NAMESIZE], int *ret_ifind
                 snprintf(path, sizeof(path), "%s/sys/class/net/%s/ifindex", root, de->d_name);
                 if (read_long(path, &index) < 0 || index <= 0)
                         continue;
+                *nic = (struct kiln_netif){ .ifindex = (int)index };
+                memcpy(nic->ifname, de->d_name, strlen(de->d_name) + 1);
+                snprintf(path, sizeof(path), "%s/sys/class/net/%s/address", root, de->d_name);
+                if (read_full_file(path, 64, &addr, &len) >= 0) {
+                        snprintf(nic->mac, sizeof(nic->mac), "%.17s", (char *)addr);
+                        if (!kiln_net_mac_normalize(nic->mac))
+                                nic->mac[0] = 0;
+                }
                 /* A NIC on a bus (virtio, ENA, e1000) has "device"; ifb, veth, bridges do not. */
                 snprintf(path, sizeof(path), "%s/sys/class/net/%s/device", root, de->d_name);
-                dev = access(path, F_OK) == 0;
-                if (!best[0] || (dev && !best_dev) || (dev == best_dev && index < best_index)) {
-                        memcpy(best, de->d_name, strlen(de->d_name) + 1);
-                        best_index = index;
-                        best_dev = dev;
-                }
+                nic->has_device = access(path, F_OK) == 0;
+                n++;
         }
         closedir(d);
-        if (!best[0])
-                return kiln_errorf(-ENODEV, "no ethernet interface in '%s/sys/class/net'", root);
-        memcpy(ifname, best, IF_NAMESIZE);
-        *ret_ifindex = (int)best_index;
+        qsort(ret, n, sizeof(*ret), nic_order);
+        *ret_n = n;
+        return 0;
+}
+
+int kiln_net_find_nic(const char *root, char ifname[IF_NAMESIZE], int *ret_ifindex)
+{
+        struct kiln_netif nics[KILN_NET_MAX_NICS];
+        size_t n;
+        int r;
+
+        r = kiln_net_list_nics(root, nics, ARRAY_SIZE(nics), &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return kiln_errorf(-ENODEV, "no ethernet interface in '%s/sys/class/net'", root ? root : "");
+        memcpy(ifname, nics[0].ifname, IF_NAMESIZE);
+        *ret_ifindex = nics[0].ifindex;
         return 0;
 }
 

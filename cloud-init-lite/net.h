@@ -30,6 +30,24 @@ struct kiln_net {
         bool default_route;
 };
 
+/* An ethernet NIC as sysfs shows it. */
+struct kiln_netif {
+        char ifname[IF_NAMESIZE];
+        int ifindex;
+        char mac[18];            /* lowercase "0a:1b:..."; "" when unreadable */
+        bool has_device;         /* on a bus (virtio, ENA, e1000), not ifb/veth/bridge */
+};
+
+#define KILN_NET_MAX_NICS 64
+
+/*
+ * The ethernet NICs under root/sys/class/net (root "" or NULL for the real
+ * one), lo and non-ethernet types skipped, the first NIC (below) first:
+ * those with a "device" link before those without, each by ifindex.  At
+ * most max; -errno with a message when the folder cannot be read.
+ */
+int kiln_net_list_nics(const char *root, struct kiln_netif *ret, size_t max, size_t *ret_n);
+
 /*
  * The first NIC: among root/sys/class/net/NAME (root "" or NULL for the real
  * one), skipping lo, the lowest ifindex whose type is 1 (ARPHRD_ETHER) and

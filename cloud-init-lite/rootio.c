@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "instance.h"
 #include "util.h"
 
 static bool have_openat2 = true;
@@ -413,16 +414,15 @@ void apply_log(const struct kiln_apply_ctx *ctx, const char *fmt, ...)
 int instance_dir(const struct kiln_apply_ctx *ctx, char **ret)
 {
         const char *id = ctx->instance ? ctx->instance->instance_id : NULL;
+        char name[KILN_INSTANCE_DIR_NAME_MAX + 1];
+        int r;
 
         if (!id || !*id)
                 return kiln_errorf(-EINVAL, "no instance id");
-        if (strlen(id) > 127 || !strcmp(id, ".") || !strcmp(id, ".."))
-                return kiln_errorf(-EINVAL, "instance id '%.40s' is not a usable folder name", id);
-        for (const char *p = id; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '-' || *p == '_' || *p == '.'))
-                        return kiln_errorf(-EINVAL, "instance id '%.40s' is not a usable folder name", id);
-        if (asprintf(ret, "var/lib/kiln/instances/%s", id) < 0)
+        r = kiln_instance_dir_name(id, name);
+        if (r < 0)
+                return r;
+        if (asprintf(ret, "var/lib/kiln/instances/%s", name) < 0)
                 return -ENOMEM;
         return 0;
 }

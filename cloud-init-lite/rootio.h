@@ -71,7 +71,9 @@ char *lines_join(const struct lines *l, size_t *ret_len);
 /* A line to ctx->log, when there is one. */
 void apply_log(const struct kiln_apply_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* var/lib/kiln/instances/ID, checking ID is a safe file name; malloc'd. */
+/* var/lib/kiln/instances/NAME for ctx->instance's id, NAME its
+ * kiln_instance_dir_name() (instance.h); malloc'd.  -EINVAL with a
+ * message when the id is not valid. */
 int instance_dir(const struct kiln_apply_ctx *ctx, char **ret);
 
 #endif

@@ -5,9 +5,12 @@
  * by kiln_stage_run() ("kiln-init --stage boot|final").
  *
  * Layout, under var/lib/kiln/instances/ID/ of the root:
- *   scripts/part-NNN   user scripts (0700), NNN = the user-data part number
+ *   scripts/part-NNN   user scripts run once per instance (0700), NNN = the
+ *                      user-data part number
  *   scripts/runcmd     runcmd as a /bin/sh script (0700)
  *   scripts/STATUS     "NAME STATUS" per script run (the final stage writes it)
+ *   scripts-per-boot/part-NNN  text/x-shellscript-per-boot: run at every boot
+ *   scripts-per-once/part-NNN  text/x-shellscript-per-once: run once per disk
  *   boothooks/part-NNN cloud-boothooks (0700), run at every boot
  *   bootcmd            bootcmd (0700); run/kiln/bootcmd is this boot's copy
  *   deferred/index     deferred write_files: "NNN<TAB>MODE<TAB>APPEND<TAB>OWNER<TAB>PATH"
@@ -17,6 +20,10 @@
  *   power-condition    power_state's condition as a /bin/sh script
  *   final.done         the final stage's once-per-instance part is done
  *   power.done         power_state was acted on
+ * and outside it, for the life of the disk whatever the instance id (as
+ * cloud-init keeps its per-once semaphores out of the instance's folder):
+ *   var/lib/kiln/per-once/SHA256  a per-once script with that content ran
+ *                                 ("NAME INSTANCE-ID"); it never runs again
  */
 #include "apply.h"
 
@@ -37,8 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "rootio.h"
 #include "util.h"
+
+#define PER_ONCE_DIR "var/lib/kiln/per-once"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "unknown"
@@ -262,8 +273,13 @@ static int stage_deferred(const struct kiln_apply_ctx *ctx, const struct kiln_cl
 
 int kiln_stage_write(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc, const struct kiln_userdata *ud)
 {
-        _cleanup_free_ char *idir = NULL, *sdir = NULL, *bdir = NULL;
-        size_t n_scripts = 0, n_hooks = 0;
+        static const char *const script_dirs[] = {
+                [KILN_UD_PER_INSTANCE] = "scripts",
+                [KILN_UD_PER_BOOT] = "scripts-per-boot",
+                [KILN_UD_PER_ONCE] = "scripts-per-once",
+        };
+        _cleanup_free_ char *idir = NULL, *sdir = NULL, *bdir = NULL, *pbdir = NULL, *podir = NULL;
+        size_t n_scripts[3] = { 0 }, n_hooks = 0;
         int r, fd;
 
         r = instance_dir(ctx, &idir);
@@ -273,10 +289,13 @@ int kiln_stage_write(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_c
         if (fd < 0)
                 return kiln_error_prefix(fd, "staging");
         close(fd);
-        if (asprintf(&sdir, "%s/scripts", idir) < 0 || asprintf(&bdir, "%s/boothooks", idir) < 0)
+        if (asprintf(&sdir, "%s/scripts", idir) < 0 || asprintf(&bdir, "%s/boothooks", idir) < 0 ||
+            asprintf(&pbdir, "%s/scripts-per-boot", idir) < 0 || asprintf(&podir, "%s/scripts-per-once", idir) < 0)
                 return -ENOMEM;
         clear_folder(ctx->rootfd, sdir, "STATUS");
         clear_folder(ctx->rootfd, bdir, NULL);
+        clear_folder(ctx->rootfd, pbdir, NULL);
+        clear_folder(ctx->rootfd, podir, NULL);
 
         for (size_t i = 0; ud && i < ud->n_parts; i++) {
                 const struct kiln_ud_part *p = &ud->parts[i];
@@ -299,12 +318,14 @@ int kiln_stage_write(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_c
                                 body++;
                         len -= (size_t)(body - text);
                 }
-                snprintf(name, sizeof(name), "%s/part-%03zu", p->type == KILN_UD_SCRIPT ? "scripts" : "boothooks", i + 1);
+                enum kiln_ud_freq freq = kiln_ud_script_freq(p);
+                snprintf(name, sizeof(name), "%s/part-%03zu",
+                         p->type == KILN_UD_SCRIPT ? script_dirs[freq] : "boothooks", i + 1);
                 r = stage_file(ctx, idir, name, body, len, 0700);
                 if (r < 0)
                         return kiln_error_prefix(r, "staging");
                 if (p->type == KILN_UD_SCRIPT)
-                        n_scripts++;
+                        n_scripts[freq]++;
                 else
                         n_hooks++;
         }
@@ -332,8 +353,11 @@ int kiln_stage_write(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_c
                 return kiln_error_prefix(r, "staging");
         remove_staged(ctx, idir, "final.done");
         remove_staged(ctx, idir, "power.done");
-        apply_log(ctx, "staged into /%s: %zu script(s)%s, %zu boothook(s)%s", idir, n_scripts,
+        apply_log(ctx, "staged into /%s: %zu script(s)%s, %zu boothook(s)%s", idir, n_scripts[KILN_UD_PER_INSTANCE],
                   cc && cc->n_runcmd ? " + runcmd" : "", n_hooks, cc && cc->n_bootcmd ? ", bootcmd" : "");
+        if (n_scripts[KILN_UD_PER_BOOT] || n_scripts[KILN_UD_PER_ONCE])
+                apply_log(ctx, "staged: %zu script(s) to run at every boot, %zu to run once for the life of the disk",
+                          n_scripts[KILN_UD_PER_BOOT], n_scripts[KILN_UD_PER_ONCE]);
         return 0;
 }
 
@@ -739,7 +763,10 @@ static void boot_mounts(struct runner *r)
         }
 }
 
-static void run_script(struct runner *r, const char *what, const char *rel, bool with_sh, const char *status_rel)
+/* Run a staged script; with status_rel, append "STATUS_NAME STATUS" to it
+ * (status_name NULL: the script's file name). */
+static void run_script(struct runner *r, const char *what, const char *rel, bool with_sh, const char *status_rel,
+                       const char *status_name)
 {
         _cleanup_free_ char *path = root_path(r, rel), *sh = NULL;
         static const char *const shells[] = { "bin/sh", "usr/bin/sh", NULL };
@@ -764,7 +791,7 @@ static void run_script(struct runner *r, const char *what, const char *rel, bool
                 int fd = root_open(r->rootfd, status_rel, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0644);
                 if (fd >= 0) {
                         const char *base = strrchr(rel, '/');
-                        dprintf(fd, "%s %d\n", base ? base + 1 : rel, st);
+                        dprintf(fd, "%s %d\n", status_name ? status_name : base ? base + 1 : rel, st);
                         fsync(fd);
                         close(fd);
                 } else {
@@ -788,13 +815,13 @@ static void stage_boot(struct runner *r)
                         _cleanup_free_ char *rel = NULL, *what = NULL;
                         if (asprintf(&rel, "%s/%s", hdir, hooks.v[i]) < 0 || asprintf(&what, "boothook %s", hooks.v[i]) < 0)
                                 break;
-                        run_script(r, what, rel, false, NULL);
+                        run_script(r, what, rel, false, NULL, NULL);
                 }
         lines_free(&hooks);
         if (exists(r, "run/kiln/bootcmd")) {
-                run_script(r, "bootcmd", "run/kiln/bootcmd", true, NULL);
+                run_script(r, "bootcmd", "run/kiln/bootcmd", true, NULL, NULL);
         } else if (asprintf(&bootcmd, "%s/bootcmd", r->idir) >= 0 && exists(r, bootcmd)) {
-                run_script(r, "bootcmd", bootcmd, true, NULL);
+                run_script(r, "bootcmd", bootcmd, true, NULL, NULL);
         }
 }
 
@@ -901,7 +928,126 @@ static void final_scripts(struct runner *r)
                         continue;
                 if (asprintf(&rel, "%s/%s", sdir, names.v[i]) < 0 || asprintf(&what, "script %s", names.v[i]) < 0)
                         break;
-                run_script(r, what, rel, false, status);
+                run_script(r, what, rel, false, status, NULL);
+        }
+        lines_free(&names);
+}
+
+/* text/x-shellscript-per-boot: every boot, in name order. */
+static void final_per_boot(struct runner *r)
+{
+        _cleanup_free_ char *dir = NULL;
+        struct lines names = { 0 };
+
+        if (asprintf(&dir, "%s/scripts-per-boot", r->idir) < 0)
+                return;
+        if (list_folder(r, dir, &names) < 0) {
+                say(r, "per-boot scripts: %s", kiln_last_error());
+                r->failures++;
+                return;
+        }
+        for (size_t i = 0; i < names.n; i++) {
+                _cleanup_free_ char *rel = NULL, *what = NULL;
+                if (asprintf(&rel, "%s/%s", dir, names.v[i]) < 0 || asprintf(&what, "per-boot script %s", names.v[i]) < 0)
+                        break;
+                run_script(r, what, rel, false, NULL, NULL);
+        }
+        lines_free(&names);
+}
+
+/* The per-once marker of a staged script: PER_ONCE_DIR/SHA-256 of its content. */
+static int per_once_marker(struct runner *r, const char *rel, char **ret)
+{
+        _cleanup_free_ char *data = NULL;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        unsigned mdlen = 0;
+        size_t len = 0;
+        int e;
+
+        e = root_read_file(r->rootfd, rel, &data, &len, NULL);
+        if (e < 0)
+                return kiln_errorf(e, "cannot read '/%s': %s", rel, strerror(-e));
+        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+                return kiln_errorf(-EIO, "cannot hash '/%s'", rel);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (asprintf(ret, PER_ONCE_DIR "/%s", hex) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/*
+ * text/x-shellscript-per-once: once for the life of the disk.  A script
+ * whose content ran before, for this instance or another, is skipped; the
+ * marker is made (and synced) before the script runs, as cloud-init takes
+ * its semaphore before the module runs: a crash never runs it twice.
+ */
+static void final_per_once(struct runner *r, const char *status)
+{
+        _cleanup_free_ char *dir = NULL, *sdir = NULL;
+        struct lines names = { 0 };
+        int fd;
+
+        if (asprintf(&dir, "%s/scripts-per-once", r->idir) < 0 || asprintf(&sdir, "%s/scripts", r->idir) < 0)
+                return;
+        if (list_folder(r, dir, &names) < 0) {
+                say(r, "per-once scripts: %s", kiln_last_error());
+                r->failures++;
+                return;
+        }
+        if (names.n) {
+                /* The marker folder, and scripts/ for STATUS. */
+                fd = root_mkdir_p(r->rootfd, sdir, 0755);
+                if (fd >= 0) {
+                        close(fd);
+                        fd = root_mkdir_p(r->rootfd, PER_ONCE_DIR, 0755);
+                }
+                if (fd < 0) {
+                        say(r, "per-once scripts: %s; not run", kiln_last_error());
+                        r->failures++;
+                        lines_free(&names);
+                        return;
+                }
+                close(fd);
+        }
+        for (size_t i = 0; i < names.n; i++) {
+                _cleanup_free_ char *rel = NULL, *what = NULL, *marker = NULL, *seen = NULL, *line = NULL,
+                                    *sname = NULL;
+                if (asprintf(&rel, "%s/%s", dir, names.v[i]) < 0 ||
+                    asprintf(&what, "per-once script %s", names.v[i]) < 0 ||
+                    asprintf(&sname, "per-once/%s", names.v[i]) < 0 ||
+                    asprintf(&line, "%s %s\n", names.v[i], r->instance_id) < 0)
+                        break;
+                if (per_once_marker(r, rel, &marker) < 0) {
+                        say(r, "%s: %s; not run", what, kiln_last_error());
+                        r->failures++;
+                        continue;
+                }
+                if (read_small(r, marker, &seen) >= 0) {
+                        seen[strcspn(seen, "\n")] = 0;
+                        say(r, "%s: ran before on this disk (/%s: %s); not again", what, marker, seen);
+                        continue;
+                }
+                int e = root_write_file(r->rootfd, marker, line, strlen(line), 0644, KEEP_ID, KEEP_ID, 0);
+                if (e >= 0) {
+                        fd = root_open(r->rootfd, marker, O_RDONLY, 0);
+                        if (fd >= 0) {
+                                fsync(fd);
+                                close(fd);
+                        }
+                        fd = root_open(r->rootfd, PER_ONCE_DIR, O_RDONLY | O_DIRECTORY, 0);
+                        if (fd >= 0) {
+                                fsync(fd);
+                                close(fd);
+                        }
+                }
+                if (e < 0) {
+                        say(r, "%s: cannot record it in '/%s' (%s); not run", what, marker, kiln_last_error());
+                        r->failures++;
+                        continue;
+                }
+                run_script(r, what, rel, false, status, sname);
         }
         lines_free(&names);
 }
@@ -1030,19 +1176,28 @@ static void final_power(struct runner *r, const char *conf)
 
 static void stage_final(struct runner *r)
 {
-        _cleanup_free_ char *done = NULL, *conf_rel = NULL, *conf = NULL;
+        _cleanup_free_ char *done = NULL, *conf_rel = NULL, *conf = NULL, *status = NULL;
+        bool first;
 
-        if (asprintf(&done, "%s/final.done", r->idir) < 0 || asprintf(&conf_rel, "%s/final.conf", r->idir) < 0)
+        if (asprintf(&done, "%s/final.done", r->idir) < 0 || asprintf(&conf_rel, "%s/final.conf", r->idir) < 0 ||
+            asprintf(&status, "%s/scripts/STATUS", r->idir) < 0)
                 return;
-        if (exists(r, done)) {
-                say(r, "scripts and runcmd already ran for instance %s", r->instance_id);
-        } else {
+        /* cloud-init's final stage: write_files_deferred, scripts_per_once,
+         * scripts_per_boot, scripts_per_instance and scripts_user, ...,
+         * final_message, power_state_change. */
+        first = !exists(r, done);
+        if (first)
                 final_deferred(r);
+        final_per_once(r, status);
+        final_per_boot(r);
+        if (first) {
                 final_scripts(r);
                 if (touch(r, done) < 0) {
                         say(r, "%s", kiln_last_error());
                         r->failures++;
                 }
+        } else {
+                say(r, "scripts and runcmd already ran for instance %s", r->instance_id);
         }
         if (read_small(r, conf_rel, &conf) < 0)
                 conf = strdup("");

@@ -608,6 +608,17 @@ const char *kiln_ud_type_to_string(enum kiln_ud_type t)
         return names[t];
 }
 
+enum kiln_ud_freq kiln_ud_script_freq(const struct kiln_ud_part *p)
+{
+        if (p->type != KILN_UD_SCRIPT || !p->content_type)
+                return KILN_UD_PER_INSTANCE;
+        if (!strcmp(p->content_type, "text/x-shellscript-per-boot"))
+                return KILN_UD_PER_BOOT;
+        if (!strcmp(p->content_type, "text/x-shellscript-per-once"))
+                return KILN_UD_PER_ONCE;
+        return KILN_UD_PER_INSTANCE;
+}
+
 /* Types cloud-init sniffs by content rather than trusting the declaration. */
 static bool needs_sniffing(const char *ctype)
 {

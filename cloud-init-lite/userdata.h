@@ -45,6 +45,14 @@ struct kiln_userdata {
 
 const char *kiln_ud_type_to_string(enum kiln_ud_type t);
 
+/* How often a script part runs, from its content type, as cloud-init's
+ * handlers file them: text/x-shellscript-per-boot every boot,
+ * text/x-shellscript-per-once once for the life of the disk (whatever the
+ * instance id), any other script (text/x-shellscript, "#!",
+ * text/x-shellscript-per-instance) once per instance. */
+enum kiln_ud_freq { KILN_UD_PER_INSTANCE, KILN_UD_PER_BOOT, KILN_UD_PER_ONCE };
+enum kiln_ud_freq kiln_ud_script_freq(const struct kiln_ud_part *p);
+
 /*
  * Decode user data.  Empty input gives zero parts.  -EBADMSG with the reason
  * and position ("MIME part 3: no closing boundary '--XYZ--'",

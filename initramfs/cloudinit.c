@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "network.h"
 #include "cloudinit.h"
 #include "pid1.h"
+#include "state.h"
 #include "util.h"
 
 /* A late seed volume (kiln.ds=nocloud) gets this long to appear. */
@@ -112,6 +114,8 @@ static void log_list(const char *what, char **list)
         pid1_log("%s%s", what, line);
 }
 
+/* A #cloud-config part is applied key by key: only one that is not YAML (or
+ * not a mapping) is dropped whole; a bad key or entry is named, with its line. */
 static void parse_configs(struct kiln_ci *ci)
 {
         for (size_t i = 0; i < ci->ud.n_parts; i++) {
@@ -120,12 +124,22 @@ static void parse_configs(struct kiln_ci *ci)
                 if (p->type != KILN_UD_CLOUD_CONFIG)
                         continue;
                 char name[64];
+                size_t seen = ci->cc.n_errors;
                 snprintf(name, sizeof(name), "user-data part %zu", i + 1);
                 kiln_clear_error();
-                if (kiln_cloud_config_parse(&ci->cc, name, p->data, p->len) < 0) {
+                int r = kiln_cloud_config_parse(&ci->cc, name, p->data, p->len);
+                if (r < 0) {
                         pid1_log("#cloud-config NOT APPLIED: %s", kiln_last_error());
                         continue;
                 }
+                for (size_t k = seen; k < ci->cc.n_errors; k++) {
+                        const struct kiln_cc_error *e = &ci->cc.errors[k];
+                        pid1_log("#cloud-config: %s: line %zu: %s NOT APPLIED: %s", e->doc, e->line, e->what,
+                                 e->message);
+                }
+                if (r > 0)
+                        pid1_log("#cloud-config: %s: applied, except %d bad key%s or entr%s (above)", name, r,
+                                 r == 1 ? "" : "s", r == 1 ? "y" : "ies");
                 ci->have_cc = true;
         }
         log_list("#cloud-config: unsupported keys, ignored: ", ci->cc.unsupported);
@@ -196,8 +210,6 @@ void kiln_ci_load_image_config(struct kiln_ci *ci, const char *root)
         size_t len = 0;
         struct kiln_cloud_config image;
 
-        if (!ci->have_instance || ci->cc.default_user_set)
-                return;
         snprintf(path, sizeof(path), "%s/etc/kiln/cloud.cfg", root);
         if (read_full_file(path, 1u << 20, &buf, &len) < 0)
                 return;
@@ -205,14 +217,159 @@ void kiln_ci_load_image_config(struct kiln_ci *ci, const char *root)
         kiln_clear_error();
         if (kiln_cloud_config_parse(&image, "/etc/kiln/cloud.cfg", buf, len) < 0) {
                 pid1_log("image config: %s", kiln_last_error());
-        } else if (image.default_user_set) {
+                goto out;
+        }
+        for (size_t k = 0; k < image.n_errors; k++)
+                pid1_log("image config: %s: line %zu: %s NOT APPLIED: %s", image.errors[k].doc, image.errors[k].line,
+                         image.errors[k].what, image.errors[k].message);
+        if (image.network_set) {
+                kiln_netcfg_free(&ci->image_net);
+                ci->image_net = image.network;
+                kiln_netcfg_init(&image.network);
+                ci->image_net_set = true;
+        }
+        if (ci->have_instance && !ci->cc.default_user_set && image.default_user_set) {
                 ci->cc.default_user = image.default_user;
                 ci->cc.default_user_set = true;
                 memset(&image.default_user, 0, sizeof(image.default_user));
                 image.default_user_set = false;
         }
+out:
         kiln_cloud_config_free(&image);
         free(buf);
+}
+
+/* --- the network ---------------------------------------------------------- */
+
+#define NET_STATE KILN_STATE_DIR "/network"
+
+/* "0a:..,0a:..": the NICs the instance has now, in kiln_net_list_nics() order. */
+static void mac_set(const struct kiln_netif *nics, size_t n, char *buf, size_t len)
+{
+        size_t at = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < n && at < len; i++)
+                at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "," : "", nics[i].mac);
+}
+
+/* Which configuration, by cloud-init's precedence: 0 with *cfg filled, 1
+ * when disabled, 2 when there is no NIC and no configuration names one. */
+static int pick_network(struct kiln_ci *ci, const struct kiln_netif *nics, size_t n_nics, struct kiln_netcfg *cfg,
+                        const char **ret_from)
+{
+        const struct kiln_instance *in = &ci->instance;
+        bool user_net = ci->have_cc && ci->cc.network_set;
+
+        if ((ci->image_net_set && ci->image_net.disabled) || (user_net && ci->cc.network.disabled)) {
+                *ret_from = ci->image_net_set && ci->image_net.disabled ? "/etc/kiln/cloud.cfg" : "user data";
+                return 1;
+        }
+        if (user_net)
+                pid1_log("network: the user data's network: key is not applied, as in cloud-init (only "
+                         "'config: disabled' is); the seed's network-config or the image's cloud.cfg carries one");
+        if (ci->image_net_set && ci->image_net.n_ifaces) {
+                *cfg = ci->image_net;
+                kiln_netcfg_init(&ci->image_net);
+                *ret_from = "/etc/kiln/cloud.cfg";
+                return 0;
+        }
+        if (ci->have_instance && in->network_config) {
+                kiln_clear_error();
+                int r = kiln_netcfg_parse("network-config", in->network_config, in->network_config_len, cfg);
+                if (r < 0) {
+                        pid1_log("network: the seed's %s; using the fallback", kiln_last_error());
+                } else {
+                        for (size_t i = 0; cfg->warnings && cfg->warnings[i]; i++)
+                                pid1_log("network: %s", cfg->warnings[i]);
+                        *ret_from = "the seed's network-config";
+                        if (cfg->disabled)
+                                return 1;
+                        if (cfg->n_ifaces)
+                                return 0;
+                        kiln_netcfg_free(cfg);
+                }
+        }
+        if (ci->have_instance && in->n_nics) {
+                *ret_from = "the EC2 metadata";
+                return kiln_netcfg_from_ec2(in, cfg);
+        }
+        if (!n_nics) {
+                *ret_from = "nowhere: the instance has no ethernet interface";
+                return 2;
+        }
+        *ret_from = "the fallback (DHCP on the first NIC)";
+        return kiln_netcfg_fallback(&nics[0], cfg);
+}
+
+int kiln_ci_network(struct kiln_ci *ci, const char *root, const char *instance_id)
+{
+        struct kiln_netif nics[KILN_NET_MAX_NICS];
+        struct kiln_netcfg cfg;
+        char macs[KILN_NET_MAX_NICS * 18 + 1], path[PATH_MAX], want[sizeof(macs) + 300];
+        _cleanup_free_ char *state = NULL;
+        const char *from = "";
+        size_t n_nics = 0, len;
+        int r;
+
+        kiln_netcfg_init(&cfg);
+        if (kiln_net_list_nics("", nics, ARRAY_SIZE(nics), &n_nics) < 0)
+                n_nics = 0;
+        mac_set(nics, n_nics, macs, sizeof(macs));
+        /* Rendered once per instance and again when its NICs change (a NIC
+         * attached or moved while the instance was stopped), never at a
+         * plain reboot: the image's administrator may edit the files. */
+        snprintf(want, sizeof(want), "instance=%s\nmacs=%s\n", instance_id, macs);
+        snprintf(path, sizeof(path), "%s" NET_STATE, root);
+        if (read_full_file(path, 4096, (uint8_t **)&state, &len) >= 0 && !strcmp(state, want)) {
+                pid1_log("network: unchanged (instance seen before, same NICs: %s)", macs[0] ? macs : "none");
+                return 1;
+        }
+        r = pick_network(ci, nics, n_nics, &cfg, &from);
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                pid1_log("network: configuration disabled by %s: the image's own files are left as they are", from);
+                return 1;
+        }
+        if (r == 2) {
+                pid1_log("network: no ethernet interface: nothing to render");
+                return 1;
+        }
+        r = kiln_netcfg_bind(&cfg, nics, n_nics);
+        if (r < 0)
+                goto out;
+        pid1_log("network: %zu interface%s from %s", cfg.n_ifaces, cfg.n_ifaces == 1 ? "" : "s", from);
+
+        int rootfd = open(root[0] ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0) {
+                r = kiln_errorf(-errno, "cannot open %s: %s", root, strerror(errno));
+                goto out;
+        }
+        struct kiln_apply_ctx ctx = { .rootfd = rootfd, .root_name = root, .log = ci_log, .instance = &ci->instance };
+        enum kiln_net_stack stack;
+        kiln_clear_error();
+        r = kiln_apply_network(&ctx, &cfg, ci->have_instance ? ci->instance.dns_servers : NULL,
+                               ci->have_instance ? ci->instance.dns_domain : NULL, &stack);
+        close(rootfd);
+        /* Not a failure of the boot: such an image (an appliance, the
+         * demo) configures its NICs its own way, if at all. */
+        if (r >= 0 && stack == KILN_NET_STACK_NONE)
+                pid1_log("network: WARNING: the image has no network stack kiln can render for (netplan, ifupdown, "
+                         "NetworkManager or systemd-networkd): nothing written");
+        if (r >= 0) {
+                /* Recorded only once everything was written: a failure renders again next boot. */
+                snprintf(path, sizeof(path), "%s" KILN_STATE_DIR, root);
+                mkdir(path, 0755);
+                snprintf(path, sizeof(path), "%s" NET_STATE, root);
+                kiln_clear_error();
+                if (kiln_state_write(path, want, strlen(want)) < 0)
+                        r = kiln_error_prefix(-EIO, "the network is rendered but not recorded, so it is rendered "
+                                                    "again next boot");
+        }
+out:
+        kiln_netcfg_free(&cfg);
+        return r;
 }
 
 /* Instance store: the block device mapping's ephemeral0 when the datasource
@@ -360,6 +517,7 @@ unsigned kiln_ci_keytypes(const struct kiln_ci *ci, unsigned defaults)
 
 void kiln_ci_free(struct kiln_ci *ci)
 {
+        kiln_netcfg_free(&ci->image_net);
         kiln_userdata_free(&ci->ud);
         kiln_cloud_config_free(&ci->cc);
         if (ci->have_instance)

@@ -15,7 +15,11 @@
 #include "cmdline.h"
 #include "datasource.h"
 #include "instance.h"
+#include "netcfg.h"
 #include "userdata.h"
+
+/* kiln-init's state in the root. */
+#define KILN_STATE_DIR "/var/lib/kiln"
 
 struct kiln_ci {
         enum kiln_ds_kind kind;
@@ -27,6 +31,8 @@ struct kiln_ci {
         bool have_cc;               /* the user data held #cloud-config */
         unsigned given_keys;        /* host key types the user data installed */
         char ephemeral0[64];        /* "/dev/nvme1n1", "" when none */
+        struct kiln_netcfg image_net; /* network: in the image's /etc/kiln/cloud.cfg */
+        bool image_net_set;
 };
 
 /* Find and read the datasource, decode the user data, parse its
@@ -38,8 +44,9 @@ int kiln_ci_fetch(struct kiln_ci *ci, const struct kiln_cmdline *cmd);
 bool kiln_ci_growpart_off(const struct kiln_ci *ci);
 bool kiln_ci_resize_off(const struct kiln_ci *ci);
 
-/* The root is mounted at root: the image's default user from
- * ROOT/etc/kiln/cloud.cfg, unless the user data names its own. */
+/* The root is mounted at root: ROOT/etc/kiln/cloud.cfg's network: (kept
+ * for kiln_ci_network()) and its default user, unless the user data names
+ * its own. */
 void kiln_ci_load_image_config(struct kiln_ci *ci, const char *root);
 
 /*
@@ -48,6 +55,17 @@ void kiln_ci_load_image_config(struct kiln_ci *ci, const char *root);
  * the units and /run/kiln/kiln-init.  Returns the number of failures.
  */
 int kiln_ci_apply(struct kiln_ci *ci, const char *root, const char *state_dir, bool first_time);
+
+/*
+ * The network (network.h): rendered for the root's stack when the instance
+ * (instance_id) or the set of its NICs' MACs differs from what
+ * ROOT/var/lib/kiln/network recorded.  The configuration, by cloud-init's
+ * precedence: disabled by the image's cloud.cfg or the user data
+ * ("network: {config: disabled}"); the image's cloud.cfg network:; the
+ * NoCloud seed's network-config; EC2's NICs; the fallback.  1 when nothing
+ * was to be done, 0 rendered, -errno with a message.
+ */
+int kiln_ci_network(struct kiln_ci *ci, const char *root, const char *instance_id);
 
 /* The SSH host key types to make (KILN_HOSTKEY_* bits of apply.h): the
  * user data's ssh_genkeytypes, else defaults, minus the types its ssh_keys

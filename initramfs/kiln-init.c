@@ -38,10 +38,11 @@
 #include "parttable.h"
 #include "pid1.h"
 #include "sshkeys.h"
+#include "state.h"
 #include "util.h"
 
 #define NEWROOT "/newroot"
-#define STATE_DIR "/var/lib/kiln"
+#define STATE_DIR KILN_STATE_DIR
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, __u64)
 #define DEFAULT_ROOT_WAIT_MS 30000
 
@@ -130,8 +131,8 @@ struct ctx {
         char root_dev[256];        /* "nvme0n1p1" */
         char disk_dev[256];         /* "nvme0n1", "" when the root is a whole disk */
         unsigned partno;
-        char instance_id[128];
-        char state[PATH_MAX];      /* ROOT/var/lib/kiln/instances/ID */
+        char instance_id[KILN_INSTANCE_ID_MAX + 1];
+        char state[PATH_MAX];      /* ROOT/var/lib/kiln/instances/NAME, NAME from kiln_instance_dir_name() */
         bool new_instance;
         unsigned failed;
         struct kiln_ci ci;         /* the datasource and the user data */
@@ -146,14 +147,15 @@ static bool done_before(struct ctx *c, const char *task)
         return access(path, F_OK) == 0;
 }
 
+/* A task that cannot be recorded as done is not done: no marker is left,
+ * so it runs again at the next boot, and this boot counts a failure. */
 static void mark_done(struct ctx *c, const char *task)
 {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/%s.done", c->state, task);
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd >= 0) {
-                fsync(fd);
-                close(fd);
+        kiln_clear_error();
+        if (kiln_state_mark_done(c->state, task) < 0) {
+                c->failed++;
+                pid1_log("task %s: cannot record it as done, so it runs again at the next boot: %s", task,
+                         kiln_last_error());
         }
 }
 
@@ -460,31 +462,51 @@ static void find_disk(struct ctx *c)
         snprintf(c->disk_dev, sizeof(c->disk_dev), "%.255s", slash ? slash + 1 : real);
 }
 
+/* A candidate read from DMI, without its trailing white space, when it is a
+ * valid instance id. */
+static bool dmi_id(const char *file, char *buf, size_t len)
+{
+        if (pid1_read_file(file, buf, len) <= 0)
+                return false;
+        buf[strcspn(buf, " \t\r\n")] = 0;
+        return kiln_instance_id_valid(buf);
+}
+
+/* The instance id, kept as it is (kiln_instance_id_valid()'s rule): the
+ * state folder's name is derived from it in open_state(). */
 static void instance_id(struct ctx *c)
 {
-        char buf[128] = "";
+        char buf[KILN_INSTANCE_ID_MAX + 2] = "";
+        const char *ds_id = c->ci.have_instance ? c->ci.instance.instance_id : NULL;
 
-        if (c->cmd.instance_id[0]) {
-                snprintf(c->instance_id, sizeof(c->instance_id), "%s", c->cmd.instance_id);
-                return;
-        }
-        /* The datasource's word, as cloud-init takes it; then EC2 Nitro's
-         * board asset tag, then the SMBIOS UUID. */
-        if (c->ci.have_instance && c->ci.instance.instance_id && *c->ci.instance.instance_id) {
-                snprintf(buf, sizeof(buf), "%s", c->ci.instance.instance_id);
-        } else if (pid1_read_file("/sys/class/dmi/id/board_asset_tag", buf, sizeof(buf)) > 0 && !strncmp(buf, "i-", 2)) {
-                buf[strcspn(buf, " \n")] = 0;
-        } else if (pid1_read_file("/sys/class/dmi/id/product_uuid", buf, sizeof(buf)) > 0) {
-                buf[strcspn(buf, " \n")] = 0;
+        /* kiln.instance_id= (the command line parser keeps it valid); the
+         * datasource's word, as cloud-init takes it (its parsers keep it
+         * valid); then EC2 Nitro's board asset tag, then the SMBIOS UUID. */
+        if (c->cmd.instance_id[0] && kiln_instance_id_valid(c->cmd.instance_id)) {
+                snprintf(buf, sizeof(buf), "%s", c->cmd.instance_id);
+        } else if (ds_id && kiln_instance_id_valid(ds_id)) {
+                snprintf(buf, sizeof(buf), "%s", ds_id);
+        } else if (dmi_id("/sys/class/dmi/id/board_asset_tag", buf, sizeof(buf)) && !strncmp(buf, "i-", 2)) {
+                /* buf holds it */
+        } else if (dmi_id("/sys/class/dmi/id/product_uuid", buf, sizeof(buf))) {
                 for (char *p = buf; *p; p++)
                         *p = (char)tolower((unsigned char)*p);
         } else {
                 snprintf(buf, sizeof(buf), "unknown");
         }
-        for (char *p = buf; *p; p++)
-                if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
-                        *p = '_';
-        snprintf(c->instance_id, sizeof(c->instance_id), "%s", buf[0] ? buf : "unknown");
+        snprintf(c->instance_id, sizeof(c->instance_id), "%s", buf);
+        /* The user data's modules stage into the folder of the datasource's
+         * id; with kiln.instance_id= that must be this id too, or the
+         * stages, which read /var/lib/kiln/instance-id, would not find what
+         * was staged. */
+        if (ds_id && strcmp(ds_id, c->instance_id)) {
+                char *copy = strdup(c->instance_id);
+                if (copy) {
+                        pid1_log("instance %s: kiln.instance_id= replaces the datasource's '%s'", copy, ds_id);
+                        free(c->ci.instance.instance_id);
+                        c->ci.instance.instance_id = copy;
+                }
+        }
 }
 
 static void mkdirs(const char *path, mode_t mode)
@@ -503,35 +525,49 @@ static void mkdirs(const char *path, mode_t mode)
 /* Where per-instance markers live; a new instance id means a new folder. */
 static void open_state(struct ctx *c)
 {
-        char path[PATH_MAX], prev[160] = "";
+        char path[PATH_MAX], prev[KILN_INSTANCE_ID_MAX + 2] = "", name[KILN_INSTANCE_DIR_NAME_MAX + 1], where[320] = "";
+        struct stat st;
+        int r;
 
         instance_id(c);
-        snprintf(c->state, sizeof(c->state), "%s" STATE_DIR "/instances/%s", c->root, c->instance_id);
+        kiln_clear_error();
+        r = kiln_instance_dir_name(c->instance_id, name);
+        if (r < 0) {
+                /* instance_id() keeps the id valid: not reached. */
+                pid1_log("instance %s: %s; using 'unknown'", c->instance_id, kiln_last_error());
+                snprintf(c->instance_id, sizeof(c->instance_id), "unknown");
+                snprintf(name, sizeof(name), "unknown");
+        } else if (r > 0) {
+                snprintf(where, sizeof(where), ", its folder " STATE_DIR "/instances/%s", name);
+        }
+        snprintf(c->state, sizeof(c->state), "%s" STATE_DIR "/instances/%s", c->root, name);
         mkdirs(c->state, 0755);
+        if (stat(c->state, &st) < 0 || !S_ISDIR(st.st_mode))
+                pid1_log("cannot make %s: the tasks done once per instance cannot be recorded and run again next boot",
+                         c->state);
         snprintf(path, sizeof(path), "%s" STATE_DIR "/instance-id", c->root);
         pid1_read_file(path, prev, sizeof(prev));
         prev[strcspn(prev, "\n")] = 0;
         c->new_instance = strcmp(prev, c->instance_id) != 0;
-        pid1_log("instance %s (%s)", c->instance_id, c->new_instance ? "new: first boot" : "seen before");
+        pid1_log("instance %s (%s)%s", c->instance_id, c->new_instance ? "new: first boot" : "seen before", where);
 }
 
 /* The instance counts as seen once its tasks ran: a first boot cut short
- * is still a first boot the next time. */
+ * is still a first boot the next time, and so is one whose record cannot
+ * be written (instance-id then keeps the previous instance). */
 static void commit_state(struct ctx *c)
 {
-        char path[PATH_MAX];
+        char path[PATH_MAX], line[KILN_INSTANCE_ID_MAX + 2];
 
+        if (!c->new_instance)
+                return;
         snprintf(path, sizeof(path), "%s" STATE_DIR "/instance-id", c->root);
-        if (c->new_instance) {
-                char tmp[PATH_MAX + 8];
-                snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-                int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (fd >= 0) {
-                        dprintf(fd, "%s\n", c->instance_id);
-                        fsync(fd);
-                        close(fd);
-                        rename(tmp, path);
-                }
+        snprintf(line, sizeof(line), "%s\n", c->instance_id);
+        kiln_clear_error();
+        if (kiln_state_write(path, line, strlen(line)) < 0) {
+                c->failed++;
+                pid1_log("instance %s: NOT recorded, so the next boot is its first boot again: %s", c->instance_id,
+                         kiln_last_error());
         }
 }
 
@@ -602,6 +638,11 @@ static void userdata_keytypes(struct ctx *c)
                         key_types[n_key_types++] = map[k].t;
 }
 
+static int task_network(struct ctx *c)
+{
+        return kiln_ci_network(&c->ci, c->root, c->instance_id);
+}
+
 static void run_tasks(struct ctx *c)
 {
         open_state(c);
@@ -611,6 +652,7 @@ static void run_tasks(struct ctx *c)
                 run_task(c, "resizefs", task_resizefs);
         kiln_ci_load_image_config(&c->ci, c->root);
         run_task(c, "userdata", task_userdata);
+        run_task(c, "network", task_network);
         userdata_keytypes(c);
         run_task(c, "sshkeys", task_sshkeys);
         commit_state(c);

@@ -122,7 +122,7 @@ check_parser_includes() {
 		while read -r kind name; do
 			[ "$kind" = q ] || continue
 			case $name in
-			spec.h | tables.h | json.h | util.h | http.h | userdata.h | cloudconfig.h) ;;
+			spec.h | tables.h | json.h | util.h | http.h | userdata.h | cloudconfig.h | yamltree.h | netcfg.h | netrender.h) ;;
 			*) bad+="$f: #include \"$name\""$'\n' ;;
 			esac
 		done < <(includes "$f")
@@ -166,7 +166,9 @@ mapfile -t BOOT < <(sources boot)
 mapfile -t CIL < <(sources cloud-init-lite)
 mapfile -t INITRAMFS < <(sources initramfs)
 PURE=(builder/spec.c builder/spec.h builder/tables.c builder/tables.h builder/json.c builder/json.h boot/http.c boot/http.h
-	cloud-init-lite/userdata.c cloud-init-lite/userdata.h cloud-init-lite/cloudconfig.c cloud-init-lite/cloudconfig.h)
+	cloud-init-lite/userdata.c cloud-init-lite/userdata.h cloud-init-lite/cloudconfig.c cloud-init-lite/cloudconfig.h
+	cloud-init-lite/yamltree.c cloud-init-lite/yamltree.h cloud-init-lite/netcfg.c cloud-init-lite/netcfg.h
+	cloud-init-lite/netrender.c cloud-init-lite/netrender.h)
 TOP=(builder/build.c "${FRONT[@]}")
 
 report "common/ includes only common/" "$(check_quoted "${COMMON[@]}" -- common/)"
@@ -183,7 +185,7 @@ report "pure code (spec, tables, json, http, userdata, cloudconfig) includes no 
 	"$(check_angle "${PURE[@]}" -- "$IO_HEADERS_PURE")"
 report "pure code uses none of zlib's gz* file functions" "$(check_calls "${PURE[@]}" -- "$GZ_FILE_API")"
 report "pure code never prints or exits" "$(check_calls "${PURE[@]}" -- "$PRINT_EXIT")"
-report "pure code includes only spec.h, tables.h, json.h, http.h, userdata.h, cloudconfig.h, util.h" "$(check_parser_includes)"
+report "pure code includes only spec.h, tables.h, json.h, http.h, userdata.h, cloudconfig.h, yamltree.h, netcfg.h, netrender.h, util.h" "$(check_parser_includes)"
 report "only the front end (kiln.c, cmd_*.c) prints or exits in builder/" "$(check_calls "${BUILDER_LIB[@]}" -- "$PRINT_EXIT")"
 report "boot/ includes only boot/, common/ and builder/ below build.c" "$(check_boot)"
 report "only builder/exec.c runs programs" \

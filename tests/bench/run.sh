@@ -118,7 +118,7 @@ if [ ! -f "$tarball" ]; then
 fi
 if [ -z "$tarball" ] || [ ! -f "$tarball" ]; then
 	echo "debian-tarball: skipped (no $CACHE/debian-bookworm.tar; make one as root with" \
-		"'mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server" \
+		"'mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server,systemd-sysv" \
 		"bookworm $CACHE/debian-bookworm.tar')"
 	failed=1
 else

@@ -3,8 +3,10 @@
  * kiln_cloud_config_parse() on arbitrary bytes.  Beyond "no crash, no
  * leak": errors are -EBADMSG, -EFBIG or -ENOMEM with a message and leave the
  * struct as it was (checked by parsing a known document first and comparing
- * what it set); on success every list is NULL-terminated, counts are within
- * the limits, enums are in range and each write_files entry has a path.
+ * what it set); otherwise the result counts the keys and entries not
+ * applied, each in cc->errors with its document, what and message, every
+ * list is NULL-terminated, counts are within the limits, enums are in range
+ * and each write_files entry has a path.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -51,6 +53,11 @@ static void check(const struct kiln_cloud_config *cc)
                         abort();
         if (strv_len(cc->unsupported) > KILN_CC_MAX_ITEMS || strv_len(cc->warnings) > KILN_CC_MAX_ITEMS)
                 abort();
+        if (cc->n_errors > KILN_CC_MAX_ITEMS || (cc->n_errors && !cc->errors))
+                abort();
+        for (size_t i = 0; i < cc->n_errors; i++)
+                if (!cc->errors[i].doc || !cc->errors[i].what || !*cc->errors[i].what || !cc->errors[i].message)
+                        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -72,8 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                 /* Untouched: what the base document set is all there. */
                 if (!cc.hostname || strcmp(cc.hostname, "before") || cc.n_runcmd != 2 || cc.n_users != 1 ||
-                    strv_len(cc.unsupported) != 1 || cc.n_write_files)
+                    strv_len(cc.unsupported) != 1 || cc.n_write_files || cc.n_errors)
                         abort();
+        } else if ((size_t)r != cc.n_errors) {
+                abort();
         }
         check(&cc);
         if (size && memcmp(buf, data, size))

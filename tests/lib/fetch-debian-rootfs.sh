@@ -5,8 +5,8 @@
 #   tar=$(tests/lib/fetch-debian-rootfs.sh) || skip_all "no Debian rootfs"
 #
 # The cache is the git-ignored .cache/ at the repository root, or $KILN_CACHE.
-# When debian-bookworm.tar is missing it is made with
-#   mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server
+# When debian-bookworm.tar is missing it is made with README.md's command
+#   mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server,systemd-sysv
 #              --format=tar bookworm TMP SOURCES...
 # from this machine's own apt sources (every file of /etc/apt/sources.list and
 # sources.list.d that names the suite bookworm, passed by path, so no host name
@@ -29,9 +29,9 @@ die() { echo "fetch-debian-rootfs: $*" >&2; exit 1; }
 SUITE=bookworm
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KILN_CACHE:-$ROOT/.cache}
-# The flavour: "" (issue 2's minbase + cloud kernel + sshd), "boot", which
-# adds an init (systemd-sysv) and Debian's signed shim and GRUB, for the boot
-# tests (login prompt, Secure Boot), or "bench", which adds systemd-sysv and
+# The flavour: "" (README.md's: minbase + cloud kernel + sshd + an init),
+# "boot", which adds Debian's signed shim and GRUB, for the boot tests
+# (login prompt, Secure Boot), or "bench", which adds
 # GRUB's BIOS and EFI images (grub-pc-bin, grub-efi-amd64-bin) with
 # grub2-common's grub-install and update-grub (grub-common, which the -bin
 # packages pull in, has grub-mkimage but not these), so that the conventional
@@ -43,16 +43,21 @@ CACHE=${KILN_CACHE:-$ROOT/.cache}
 # "cloudinit" is "firstboot" plus cloud-init (which pulls python3) and
 # e2fsprogs (resize2fs for its resizefs), for tests/bench/userdata.sh's peer:
 # Debian's cloud-init applying user data from a NoCloud seed.
+# "ifupdown" and "netplan" are the README's rootfs plus ifupdown (with
+# isc-dhcp-client, its DHCP client) or netplan.io: the network stacks
+# kiln-init renders for besides systemd-networkd (tests/t/t0740).
 FLAVOUR=${1:-}
-INCLUDE=linux-image-cloud-amd64,openssh-server
+INCLUDE=linux-image-cloud-amd64,openssh-server,systemd-sysv
 NAME=debian-$SUITE
 case $FLAVOUR in
 "") ;;
-boot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
-bench) INCLUDE=$INCLUDE,systemd-sysv,grub-pc-bin,grub-efi-amd64-bin,grub2-common; NAME=debian-$SUITE-bench ;;
-firstboot) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed,cloud-guest-utils; NAME=debian-$SUITE-firstboot ;;
-cloudinit) INCLUDE=$INCLUDE,systemd-sysv,shim-signed,grub-efi-amd64-signed,cloud-guest-utils,cloud-init,e2fsprogs; NAME=debian-$SUITE-cloudinit ;;
-*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot', 'bench', 'firstboot' or 'cloudinit')" >&2; exit 2 ;;
+boot) INCLUDE=$INCLUDE,shim-signed,grub-efi-amd64-signed; NAME=debian-$SUITE-boot ;;
+bench) INCLUDE=$INCLUDE,grub-pc-bin,grub-efi-amd64-bin,grub2-common; NAME=debian-$SUITE-bench ;;
+firstboot) INCLUDE=$INCLUDE,shim-signed,grub-efi-amd64-signed,cloud-guest-utils; NAME=debian-$SUITE-firstboot ;;
+cloudinit) INCLUDE=$INCLUDE,shim-signed,grub-efi-amd64-signed,cloud-guest-utils,cloud-init,e2fsprogs; NAME=debian-$SUITE-cloudinit ;;
+ifupdown) INCLUDE=$INCLUDE,ifupdown,isc-dhcp-client; NAME=debian-$SUITE-ifupdown ;;
+netplan) INCLUDE=$INCLUDE,netplan.io; NAME=debian-$SUITE-netplan ;;
+*) echo "fetch-debian-rootfs: unknown flavour '$FLAVOUR' (expected nothing, 'boot', 'bench', 'firstboot', 'cloudinit', 'ifupdown' or 'netplan')" >&2; exit 2 ;;
 esac
 OUT=$CACHE/$NAME.tar
 
@@ -61,9 +66,15 @@ is_tarball() {   # a regular, non-empty file with a ustar magic in its first hea
 		[ "$(dd if="$1" bs=1 skip=257 count=5 status=none 2>/dev/null)" = ustar ]
 }
 
+# OUT.include records the package list a tarball was made with: a tarball
+# made from another list (an older version of this script) is made again.
 check_existing() {
 	if [ -e "$OUT" ] || [ -L "$OUT" ]; then
-		is_tarball "$OUT" && { echo "$OUT"; exit 0; }
+		if is_tarball "$OUT" && [ "$(cat "$OUT.include" 2>/dev/null)" = "$INCLUDE" ]; then
+			echo "$OUT"
+			exit 0
+		fi
+		is_tarball "$OUT" && return 0
 		die "'$OUT' exists but is not a tar archive (a directory made by mmdebstrap's format guess?); move it away and run again"
 	fi
 }
@@ -103,6 +114,8 @@ mmdebstrap --mode=root --format=tar --variant=minbase \
 	die "cannot build '$OUT': mmdebstrap failed"
 is_tarball "$tmp" || die "cannot build '$OUT': mmdebstrap wrote no tar archive"
 chmod 0644 "$tmp"
+printf '%s\n' "$INCLUDE" >"$OUT.include.tmp"
 mv -f "$tmp" "$OUT"
+mv -f "$OUT.include.tmp" "$OUT.include"
 trap - EXIT
 echo "$OUT"

@@ -22,6 +22,17 @@
 #   hex_at IMG OFFSET COUNT     COUNT bytes at OFFSET as lowercase hex
 #   blkid_at IMG OFFSET TAG     blkid -p -O OFFSET's value for TAG
 #   e2_at IMG OFFSET            the 'IMG?offset=N' name e2fsprogs accept
+#   mbr_by_sfdisk IMG OUT       OUT: sector 0 as sfdisk itself writes IMG's
+#                               partition table (sfdisk --dump IMG replayed
+#                               onto an empty file of IMG's size)
+#   boot_img_check IMG S GRUBDIR   sector 0 of IMG is GRUBDIR/boot.img patched
+#                               as grub-bios-setup does for a core image at
+#                               sector S (GRUB util/setup.c); says what differs
+#   grub_mod_closure GRUBDIR MOD...  MOD and every module it needs, after
+#                               GRUBDIR/moddep.lst, one a line, sorted
+#   GRUB_BIOS_CORE              tests/lib/grub-bios-core.py: the core image
+#                               read from the disk as boot.img and diskboot
+#                               find it, decoded (see its header)
 #
 # GPT partition type GUIDs (as sfdisk prints them):
 GUID_BIOS_BOOT=21686148-6449-6E6F-744E-656564454649
@@ -29,6 +40,7 @@ GUID_ESP=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 GUID_ROOT_X86_64=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709
 
 PY=/usr/bin/python3
+GRUB_BIOS_CORE=$TEST_ROOT/tests/lib/grub-bios-core.py
 # Debian's cloud layout, in 512-byte sectors.
 BIOS_BOOT_START=2048 BIOS_BOOT_SECTORS=6144 ESP_SECTORS=253952
 
@@ -89,4 +101,53 @@ blkid_at() {
 
 e2_at() {
 	printf '%s?offset=%s' "$1" "$2"
+}
+
+mbr_by_sfdisk() {
+	rm -f "$2.disk" &&
+	truncate -s "$(stat -c %s "$1")" "$2.disk" &&
+	sfdisk --dump "$1" >"$2.dump" &&
+	sfdisk -q --no-reread --no-tell-kernel "$2.disk" <"$2.dump" >/dev/null &&
+	dd if="$2.disk" of="$2" bs=512 count=1 status=none &&
+	rm -f "$2.disk" "$2.dump"
+}
+
+# The bytes grub-bios-setup leaves as boot.img has them: the jump [0, 3),
+# kernel_address [0x5a, 0x5c), after_BPB's first instruction 0x65 and the
+# code from 0x68 to the disk signature.  [0x03, 0x5a) (the BPB) and
+# [0x1b8, 0x1fe) (signature and partition table) come from the old sector 0,
+# 0x5c/0x64/0x66 are patched.
+boot_img_check() {
+	local img=$1 s=$2 ref=$3/boot.img bad=0 v
+	v=$(le_uint "$img" 8 0x5c)
+	[ "$v" = "$s" ] || { echo "boot.img: kernel sector (0x5c) is $v, want $s"; bad=1; }
+	v=$(hex_at "$img" 0x64 1)
+	[ "$v" = ff ] || { echo "boot.img: boot drive (0x64) is $v, want ff"; bad=1; }
+	v=$(hex_at "$img" 0x66 2)
+	[ "$v" = 9090 ] || { echo "boot.img: drive check (0x66) is $v, want 9090 (NOPs)"; bad=1; }
+	v=$(hex_at "$img" 0x1fe 2)
+	[ "$v" = 55aa ] || { echo "sector 0: signature (0x1fe) is $v, want 55aa"; bad=1; }
+	cmp -n 3 "$ref" "$img" &&
+		cmp -i 0x5a -n 2 "$ref" "$img" &&
+		cmp -i 0x65 -n 1 "$ref" "$img" &&
+		cmp -i 0x68 -n $((0x1b8 - 0x68)) "$ref" "$img" ||
+		{ echo "boot.img: the code differs from $ref"; bad=1; }
+	return $bad
+}
+
+grub_mod_closure() {
+	"$PY" - "$@" <<-\EOF
+	import sys
+	deps = {}
+	for line in open(sys.argv[1] + "/moddep.lst"):
+	    name, _, rest = line.partition(":")
+	    deps[name.strip()] = rest.split()
+	todo, seen = list(sys.argv[2:]), set()
+	while todo:
+	    m = todo.pop()
+	    if m not in seen:
+	        seen.add(m)
+	        todo += deps.get(m, [])
+	print("\n".join(sorted(seen)))
+	EOF
 }

@@ -19,11 +19,14 @@
 #   KILN          the kiln binary (default: <repo>/${O:-build}/kiln)
 #   TEST_VERBOSE  1: show every body's output (as # lines), not only on failure
 #   KEEP_OUT      1: keep the scratch folder even on success
+#   KILN_REQUIRE_ALL  1: every skip fails (CI); 0: skips skip; unset: 1 when
+#                 CI is set to anything but "", 0 or false
 #
 # Provided:
 #   test_expect_success [PREREQS] DESC BODY
 #   test_expect_failure [PREREQS] DESC BODY   (known breakage: "not ok # TODO")
-#   skip_all REASON           whole script skipped: "1..0 # SKIP REASON", exit 0
+#   skip_all [--ci-ok] REASON whole script skipped: "1..0 # SKIP REASON", exit 0
+#                             (in CI a failure, unless --ci-ok: see below)
 #   test_done                 plan line, cleanup, exit status
 #   test_set_prereq NAME / test_have_prereq NAME[,NAME]
 #       set by default: ROOT (uid 0), KILN (the binary is executable),
@@ -39,6 +42,18 @@
 #                             (what a failed build must leave behind)
 #   test_cmp EXPECTED ACTUAL  files equal, else a diff
 #   need_cmd CMD...           skip_all unless every CMD is on PATH
+#   test_ci_may_lack NAME WHY a missing prerequisite NAME is an allowed skip
+#                             in CI too (WHY: why it can never be had there)
+#
+# Skips in CI.  A skip is for a prerequisite that truly cannot exist on the
+# machine at hand; CI's machine is set up to have them all (.ci/packages,
+# the fetchers in tests/lib), so there a skip means something is missing and
+# the run must fail, not pass with fewer tests.  With KILN_REQUIRE_ALL=1, or
+# CI set (CI=true) and KILN_REQUIRE_ALL not 0, skip_all prints a failing
+# test naming the reason and exits 1, and a test whose prerequisite is
+# missing is "not ok" naming it.  Only `skip_all --ci-ok` and prerequisites
+# declared with test_ci_may_lack still skip there; a plain `make check`
+# (no CI variable) skips as before.
 #
 # Paths: $TEST_ROOT (the repository), $TEST_OUT (scratch), $KILN,
 # $VERIFY_IMAGE, $MKTREE, $FETCH_ROOTFS, $SNAPSHOT_TREE (the tools in tests/lib).
@@ -55,7 +70,24 @@ SNAPSHOT_TREE=$TEST_ROOT/tests/lib/snapshot-tree.py
 export KILN VERIFY_IMAGE MKTREE FETCH_ROOTFS SNAPSHOT_TREE TEST_ROOT TEST_OUT
 export LC_ALL=C TZ=UTC
 # kiln's environment knobs are each test's own choice, never the caller's.
-unset SOURCE_DATE_EPOCH KILN_SPOOL_MEMORY KILN_TEST_FAIL_WRITE
+unset SOURCE_DATE_EPOCH KILN_SPOOL_MEMORY KILN_TEST_FAIL_WRITE KILN_TEST_FAIL_RENAME KILN_TEST_NO_RENAME_EXCHANGE \
+	KILN_TEST_PAUSE_AFTER_WALK
+
+case ${KILN_REQUIRE_ALL:-} in
+1) test_require_all=1 ;;
+0) test_require_all= ;;
+*) case ${CI:-} in ""|0|false|False|FALSE) test_require_all= ;; *) test_require_all=1 ;; esac ;;
+esac
+# What the prerequisites set below stand for, for the message of a skip.
+declare -A test_prereq_what=(
+	[ROOT]="root (uid 0)"
+	[KILN]="the kiln binary ($KILN: run make)"
+	[E2FSPROGS]="e2fsprogs (mke2fs, debugfs, e2fsck)"
+	[PYTHON3]="/usr/bin/python3"
+	[GRUB_BIOS]="grub-pc-bin (/usr/lib/grub/i386-pc)"
+	[GRUB_EFI]="grub-efi-amd64-bin (/usr/lib/grub/x86_64-efi)"
+)
+declare -A test_ci_may_lack_=()
 
 test_count=0
 test_failed=0
@@ -87,7 +119,28 @@ command -v mke2fs >/dev/null && command -v debugfs >/dev/null && command -v e2fs
 say() { printf '%s\n' "$*"; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
+test_ci_may_lack() { test_ci_may_lack_[$1]=$2; }
+
+# skip_all [--ci-ok] REASON.  Called after some tests ran, the rest of the
+# script is one skipped test (a "1..0" plan would contradict the lines before).
 skip_all() {
+	local ci_ok=
+	[ "$1" = --ci-ok ] && { ci_ok=1; shift; }
+	if [ -n "$test_require_all" ] && [ -z "$ci_ok" ]; then
+		test_count=$((test_count + 1))
+		test_failed=$((test_failed + 1))
+		say "not ok $test_count - $TEST_NAME cannot run: $1"
+		diag "skipped in CI (KILN_REQUIRE_ALL=1 or CI set): every test must run there;" \
+			"install what is missing (.ci/packages, tests/lib/fetch-*.sh) or, when it can never" \
+			"exist on CI's machine, mark the skip allowed (skip_all --ci-ok)"
+		test_done
+	fi
+	[ -n "$ci_ok" ] && [ -n "$test_require_all" ] && set -- "$1 (allowed in CI)"
+	if [ "$test_count" -gt 0 ]; then
+		test_count=$((test_count + 1))
+		say "ok $test_count # skip the rest of $TEST_NAME: $1"
+		test_done
+	fi
 	say "1..0 # SKIP $1"
 	cd "$TEST_ROOT" && rm -rf "$TEST_OUT" "$TEST_LOG" "$TEST_BODY_OUT"
 	exit 0
@@ -143,7 +196,21 @@ test_args_() {
 	test_body=$2
 	test_count=$((test_count + 1))
 	if [ -n "$test_req" ] && ! test_have_prereq "$test_req"; then
-		say "ok $test_count # skip $test_desc (missing $test_req)"
+		local p missing= what= ci_ok=1 IFS=,
+		for p in $test_req; do
+			test_have_prereq "$p" && continue
+			missing=${missing:+$missing,}$p
+			what="$what${what:+; }$p: ${test_prereq_what[$p]:-set by the script when it has what it needs}"
+			[ -n "${test_ci_may_lack_[$p]:-}" ] || ci_ok=
+		done
+		if [ -n "$test_require_all" ] && [ -z "$ci_ok" ]; then
+			test_failed=$((test_failed + 1))
+			say "not ok $test_count - $test_desc (skipped: missing $missing)"
+			diag "skipped in CI (KILN_REQUIRE_ALL=1 or CI set): $what" \
+				"install it, or declare it with test_ci_may_lack when CI's machine can never have it"
+		else
+			say "ok $test_count # skip $test_desc (missing $test_req)"
+		fi
 		return 1
 	fi
 	return 0

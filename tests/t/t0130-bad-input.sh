@@ -49,7 +49,6 @@ test_expect_success 'the inputs: folders, tarballs, specs' '
 	head -c 1048576 /dev/urandom >in/src/usr/bin/tool && ln -s tool in/src/usr/bin/link &&
 	for i in 1 2 3 4 5 6; do head -c 8388608 /dev/urandom >big/data/f$i || return 1; done &&
 	tar -C in/src -cf in/good.tar --format=posix --sort=name . &&
-	zstd -q -c in/good.tar >in/good.tar.zst &&
 	head -c 600000 in/good.tar >in/trunc-data.tar &&
 	/usr/bin/python3 -c "
 import tarfile
@@ -60,7 +59,19 @@ assert (m.name, m.offset, m.offset_data, m.size) == (\"./etc\", 1536, 3072, 0), 
 " &&
 	head -c 2048 in/good.tar >in/trunc-pax.tar &&
 	head -c 3072 in/good.tar >in/trunc-boundary.tar &&
-	head -c $(( $(stat -c %s in/good.tar.zst) / 2 )) in/good.tar.zst >in/trunc.tar.zst &&
+	end=$(/usr/bin/python3 -c "
+import tarfile
+t = tarfile.open(\"in/good.tar\"); t.getmembers(); print(t.offset)") &&
+	echo "end-of-archive marker at $end of $(stat -c %s in/good.tar)" &&
+	head -c "$end" in/good.tar >in/trunc-no-end.tar &&
+	head -c $((end + 512)) in/good.tar >in/trunc-one-zero.tar &&
+	head -c $((end + 1024)) in/good.tar >in/end-exact.tar &&
+	for z in gz zst xz; do
+		case $z in gz) c="gzip -n";; zst) c="zstd -q";; xz) c=xz;; esac
+		$c -c in/good.tar >in/good.tar.$z &&
+		head -c $(( $(stat -c %s in/good.tar.$z) / 2 )) in/good.tar.$z >in/trunc.tar.$z &&
+		$c -c in/trunc-boundary.tar >in/trunc-boundary.tar.$z || return 1
+	done &&
 	/usr/bin/python3 - <<-\EOF &&
 	import io, tarfile
 	def add(t, name, data=None, link=None):
@@ -99,12 +110,40 @@ test_expect_success 'a tarball cut inside a pax header: the message says what is
 		-t none -r in/trunc-pax.tar
 '
 
-# Cut exactly between two entries, it reads as a whole archive without its
-# end-of-archive blocks (libarchive, like GNU tar, does not insist on them).
-test_expect_failure 'a tarball cut exactly between two entries is refused' '
-	fails_cleanly trunc-boundary "^kiln: cannot read rootfs '"'"'in/trunc-boundary\.tar'"'"': " \
+# Cut exactly between two entries, it would read as a whole archive without
+# its end-of-archive blocks (libarchive, like GNU tar, does not insist on
+# them): kiln does, so a cut file never builds a smaller tree.
+test_expect_success 'a tarball cut exactly between two entries is refused' '
+	fails_cleanly trunc-boundary "^kiln: cannot read rootfs '"'"'in/trunc-boundary\.tar'"'"': truncated archive: no end-of-archive marker \(two zero blocks\) at offset 3072: the file stops between two entries$" \
 		-t none -r in/trunc-boundary.tar
 '
+
+test_expect_success 'a tarball cut after its last entry, or inside its end marker, is refused' '
+	fails_cleanly trunc-no-end "^kiln: cannot read rootfs '"'"'in/trunc-no-end\.tar'"'"': truncated archive: no end-of-archive marker \(two zero blocks\) at offset $end: the file stops between two entries$" \
+		-t none -r in/trunc-no-end.tar &&
+	fails_cleanly trunc-one-zero "^kiln: cannot read rootfs '"'"'in/trunc-one-zero\.tar'"'"': truncated archive: no end-of-archive marker \(two zero blocks\) at offset $end: the file stops inside the marker$" \
+		-t none -r in/trunc-one-zero.tar
+'
+
+test_expect_success 'a tarball that ends right after its two zero blocks builds' '
+	mkdir out-end-exact &&
+	"$KILN" build -q -t none -r in/end-exact.tar -o out-end-exact/disk.img &&
+	e2fsck -fn out-end-exact/disk.img
+'
+
+# Compressed: a stream cut in the middle fails in the decompressor (xz only
+# says "No progress is possible": kiln adds that the file ended); a whole
+# stream of a tar cut between two entries fails on the missing end marker.
+for z in gz zst xz; do
+	test_expect_success "a .tar.$z builds; cut mid-stream or between two entries, it is refused" '
+		mkdir out-good-$z &&
+		"$KILN" build -q -t none -r in/good.tar.$z -o out-good-$z/disk.img &&
+		fails_cleanly trunc-mid-$z "^kiln: cannot read rootfs '"'"'in/trunc\.tar\.$z'"'"': .*[Tt]runcated" \
+			-t none -r in/trunc.tar.$z &&
+		fails_cleanly trunc-boundary-$z "^kiln: cannot read rootfs '"'"'in/trunc-boundary\.tar\.$z'"'"': truncated archive: no end-of-archive marker \(two zero blocks\) at offset 3072 of the uncompressed tar: the file stops between two entries$" \
+			-t none -r in/trunc-boundary.tar.$z
+	'
+done
 
 test_expect_success 'a tar entry whose name climbs out of the root with ..' '
 	fails_cleanly dotdot "^kiln: cannot read rootfs '"'"'in/dotdot\.tar'"'"': entry '"'"'\./etc/\.\./\.\./escaped'"'"' has a '"'"'\.\.'"'"' component" \
@@ -274,6 +313,128 @@ test_expect_success 'a failed build leaves an existing output as it was' '
 	must_fail_with "^kiln: cannot read rootfs" "$KILN" build -t none -r in/trunc-data.tar -o out-keep/disk.img &&
 	for f in disk.img disk.img.json disk.img.kiln.json; do cmp keep-$f out-keep/$f || return 1; done &&
 	[ "$(ls -A out-keep | tr "\n" " ")" = "disk.img disk.img.json disk.img.kiln.json " ]
+'
+
+# ---- installing the outputs: a failure at each step --------------------------
+
+# The three files go into place one rename each (IMAGE.json, IMAGE.kiln.json,
+# then IMAGE), then the folder is synced.  KILN_TEST_FAIL_RENAME=N fails step
+# N (4: the folder's fsync): the build fails with one line, and the folder
+# holds exactly what it held before, the old set byte for byte, or nothing.
+# old_set DIR: a build of in/src named old-image into DIR/disk.img, saved in DIR.saved/.
+old_set() {
+	rm -rf "$1" "$1.saved" && mkdir "$1" &&
+	"$KILN" build -q -t none -r in/src --name old-image -o "$1/disk.img" &&
+	cp -a "$1" "$1.saved"
+}
+# new_build DIR N [ENV...]: the build of a different tree (big/), named
+# new-image, whose install fails at step N.
+new_build() {
+	local d=$1 n=$2
+	shift 2
+	must_fail_with "^kiln: cannot install '$d/disk\.img': .*injected (rename|folder sync) failure \(step #$n\)" \
+		env KILN_TEST_FAIL_RENAME=$n "$@" "$KILN" build -t none -r big --name new-image -o "$d/disk.img"
+}
+
+# Where the filesystem has no RENAME_EXCHANGE (NFS), each old file is renamed
+# aside before the new one comes in: KILN_TEST_NO_RENAME_EXCHANGE=1 takes
+# that way here.
+for x in "" noexchange; do
+	env=${x:+KILN_TEST_NO_RENAME_EXCHANGE=1}
+	for n in 1 2 3 4; do
+		test_expect_success "an install failing at step $n${x:+ ($x)} leaves the old image and metadata" '
+			old_set out-rename-$n$x &&
+			new_build out-rename-$n$x $n $env &&
+			diff -r out-rename-$n$x.saved out-rename-$n$x &&
+			[ "$(ls -A out-rename-$n$x | tr "\n" " ")" = "disk.img disk.img.json disk.img.kiln.json " ]
+		'
+		test_expect_success "an install failing at step $n${x:+ ($x)}, no old output: nothing is left" '
+			rm -rf out-rename-new-$n$x && mkdir out-rename-new-$n$x &&
+			new_build out-rename-new-$n$x $n $env &&
+			assert_empty_dir out-rename-new-$n$x
+		'
+	done
+done
+
+for x in "" noexchange; do
+	env=${x:+KILN_TEST_NO_RENAME_EXCHANGE=1}
+	test_expect_success "past the last step${x:+ ($x)} the build succeeds and replaces the whole set" '
+		old_set out-rename-5$x &&
+		env KILN_TEST_FAIL_RENAME=5 $env "$KILN" build -q -t none -r big --name new-image -o out-rename-5$x/disk.img &&
+		[ "$(ls -A out-rename-5$x | tr "\n" " ")" = "disk.img disk.img.json disk.img.kiln.json " ] &&
+		grep -q "\"Name\": *\"new-image\"" out-rename-5$x/disk.img.json &&
+		! cmp -s out-rename-5$x.saved/disk.img.kiln.json out-rename-5$x/disk.img.kiln.json &&
+		! cmp -s out-rename-5$x.saved/disk.img out-rename-5$x/disk.img
+	'
+done
+
+# A real failure, not an injected one: an immutable old image (chattr +i)
+# cannot be replaced, after both JSON files were.  Both are put back.
+probe=$TEST_OUT/.chattr-probe
+touch "$probe" && chattr +i "$probe" 2>/dev/null && chattr -i "$probe" && test_set_prereq CHATTR
+rm -f "$probe"
+test_prereq_what[CHATTR]="root and a filesystem with chattr +i under tests/out"
+for x in "" noexchange; do
+	env=${x:+KILN_TEST_NO_RENAME_EXCHANGE=1}
+	test_expect_success CHATTR "an old image that cannot be replaced${x:+ ($x)}: the old metadata comes back" '
+		old_set out-immutable$x &&
+		chattr +i out-immutable$x/disk.img &&
+		must_fail_with "^kiln: cannot install '"'"'out-immutable$x/disk\.img'"'"': cannot rename '"'"'out-immutable$x/disk\.img'"'"' into place: Operation not permitted$" \
+			env $env "$KILN" build -t none -r big --name new-image -o out-immutable$x/disk.img;
+		status=$?
+		chattr -i out-immutable$x/disk.img &&
+		[ $status -eq 0 ] &&
+		diff -r out-immutable$x.saved out-immutable$x &&
+		[ "$(ls -A out-immutable$x | tr "\n" " ")" = "disk.img disk.img.json disk.img.kiln.json " ]
+	'
+done
+
+# strace sees the order: each metadata file synced before its rename, the
+# image synced, the renames (JSON, kiln JSON, image), then the folder synced.
+command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null && test_set_prereq STRACE
+test_prereq_what[STRACE]="strace, allowed to trace (.ci/packages)"
+test_expect_success STRACE 'outputs are synced, renamed in order, then their folder is synced' '
+	old_set out-strace &&
+	strace -f -qq -e trace=openat,fsync,fdatasync,rename,renameat,renameat2 -o strace.out \
+		"$KILN" build -q -t none -r big --name new-image -o out-strace/disk.img &&
+	old_set out-strace-noexchange &&
+	KILN_TEST_NO_RENAME_EXCHANGE=1 strace -f -qq -e trace=openat,fsync,fdatasync,rename,renameat,renameat2 \
+		-o strace-noexchange.out "$KILN" build -q -t none -r big --name new-image -o out-strace-noexchange/disk.img &&
+	[ "$(ls -A out-strace-noexchange | tr "\n" " ")" = "disk.img disk.img.json disk.img.kiln.json " ] &&
+	grep -q "\"Name\": *\"new-image\"" out-strace-noexchange/disk.img.json &&
+	/usr/bin/python3 - strace.out out-strace strace-noexchange.out out-strace-noexchange <<-\EOF
+	import re, sys
+	def events(log, d):
+	    fds, events = {}, []
+	    for line in open(log):
+	        line = line.split(None, 1)[1] if line[:1].isdigit() else line
+	        m = re.match(r"openat\(AT_FDCWD, \"([^\"]*)\".* = (\d+)$", line)
+	        if m:
+	            fds[m.group(2)] = m.group(1)
+	            continue
+	        m = re.match(r"(fsync|fdatasync)\((\d+)\) += 0", line)
+	        if m:
+	            events.append("sync " + fds.get(m.group(2), "?"))
+	            continue
+	        m = re.match(r"rename(?:at2?)?\((?:AT_FDCWD, )?\"([^\"]*)\", (?:AT_FDCWD, )?\"([^\"]*)\"(.*)\) += 0", line)
+	        if m:
+	            events.append("rename %s -> %s%s" % (m.group(1), m.group(2), " (exchange)" if "EXCHANGE" in m.group(3) else ""))
+	    return [re.sub(r"\.kiln-\w{6}", ".kiln-XXXXXX", e) for e in events if d in e]
+	for log, d, exchange in (sys.argv[1], sys.argv[2], True), (sys.argv[3], sys.argv[4], False):
+	    ev = events(log, d)
+	    print("\n".join(ev))
+	    want = ["sync %s/.disk.img.kiln-XXXXXX" % d,
+	            "sync %s/.disk.img.json.kiln-XXXXXX" % d,
+	            "sync %s/.disk.img.kiln.json.kiln-XXXXXX" % d]
+	    for f in "disk.img.json", "disk.img.kiln.json", "disk.img":
+	        if exchange:
+	            want.append("rename %s/.%s.kiln-XXXXXX -> %s/%s (exchange)" % (d, f, d, f))
+	        else:
+	            want.append("rename %s/%s -> %s/.%s.old.kiln-XXXXXX" % (d, f, d, f))
+	            want.append("rename %s/.%s.kiln-XXXXXX -> %s/%s" % (d, f, d, f))
+	    want.append("sync %s" % d)
+	    assert ev == want, "want:\n" + "\n".join(want)
+	EOF
 '
 
 test_done

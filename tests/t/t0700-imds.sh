@@ -1,11 +1,12 @@
 #!/bin/bash
 # The IMDS server of `kiln run` against real clients: `kiln imds listen` on a
-# free port driven with curl (the token flow, TTL expiry, 401 without a
-# token, IMDSv1 when allowed, 400/403/404/405, oversized header and body,
-# malformed request lines, traversal with --path-as-is, keep-alive, 50
-# clients at once, SIGTERM), and `kiln imds serve` driven through its stdin
-# and stdout the way QEMU's guestfwd drives it, symbolic links in the state
-# folder included.
+# free port driven with curl (the token flow, TTL expiry to the millisecond,
+# 401 without a token, IMDSv1 when allowed, 400/403/404/405, oversized
+# header and body, malformed request lines, traversal with --path-as-is,
+# keep-alive, 50 clients at once, SIGTERM), and `kiln imds serve` driven
+# through its stdin and stdout the way QEMU's guestfwd drives it: the cap on
+# connections served at once (429 past it), symbolic links in the state
+# folder.
 . "$(dirname "$0")/../lib/test-lib.sh"
 
 test_have_prereq KILN || skip_all "kiln is not built (make)"
@@ -100,10 +101,13 @@ test_expect_success 'token flow: PUT a token, GET with it' '
 	grep "\"instanceId\": \"$IID\"" doc
 '
 
-test_expect_success 'TTL expiry: a 1 s token is refused 2 s later' '
-	T1=$(token $V2_PORT 1) &&
-	test "$(code http://127.0.0.1:$V2_PORT/latest/meta-data/ami-id -H "X-aws-ec2-metadata-token: $T1")" = 200 &&
-	sleep 2 &&
+test_expect_success 'TTL to the millisecond: a 1 s token works right after the PUT, not 1.1 s later' '
+	for i in 1 2 3 4 5; do
+		T1=$(token $V2_PORT 1) &&
+		test "$(code http://127.0.0.1:$V2_PORT/latest/meta-data/ami-id -H "X-aws-ec2-metadata-token: $T1")" = 200 &&
+		grep -qi "^X-aws-ec2-metadata-token-ttl-seconds: 1" head || return 1
+	done &&
+	sleep 1.1 &&
 	test "$(code http://127.0.0.1:$V2_PORT/latest/meta-data/ami-id -H "X-aws-ec2-metadata-token: $T1")" = 401
 '
 
@@ -272,6 +276,71 @@ test_expect_success PYTHON3 'serve with the connection as stdin, stdout and stde
 	grep -q "^missing rc=1" sock-out && grep -q "^v2 rc=0" sock-out &&
 	test "$(statuses sock-out 500)" = 1 && test "$(statuses sock-out 200)" = 1 &&
 	! grep -q "kiln imds" sock-out
+'
+
+# serve.py KILN DIR N: N `kiln imds serve DIR` at once, each on its own
+# pipes, each sent one keep-alive request and kept open: prints each status;
+# then one of the 200s ends (EOF) and a new one is served: prints its status.
+cat >serve.py <<-\EOF
+import os, subprocess, sys
+kiln, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+REQ = b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n"
+def start():
+    return subprocess.Popen([kiln, "imds", "serve", folder], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def ask(p):
+    p.stdin.write(REQ)
+    p.stdin.flush()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = os.read(p.stdout.fileno(), 65536)
+        if not d:
+            return "eof", ""
+        data += d
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    length = [int(l.split(":")[1]) for l in lines if l.lower().startswith("content-length:")][0]
+    while len(body) < length:
+        body += os.read(p.stdout.fileno(), 65536)
+    conn = [l.split(":")[1].strip() for l in lines if l.lower().startswith("connection:")][0]
+    return lines[0].split(" ")[1], conn
+procs = [start() for _ in range(n)]  # all alive at once before any is asked
+answers = [ask(p) for p in procs]
+for a in answers:
+    print("status %s %s" % a)
+for p, a in zip(procs, answers):
+    if a[0] != "200":
+        p.stdin.close()
+        print("over the cap exits %d" % p.wait(timeout=10))
+held = [p for p, a in zip(procs, answers) if a[0] == "200"]
+held[0].stdin.close()
+held[0].wait(timeout=10)
+late = start()
+print("after one ended: status %s %s" % ask(late))
+for p in held[1:] + [late]:
+    p.stdin.close()
+    p.wait(timeout=10)
+EOF
+
+test_expect_success PYTHON3 'serve: at most 16 connections at once (flock slots), 429 past them' '
+	/usr/bin/python3 serve.py "$KILN" v1 24 >cap.out &&
+	cat cap.out &&
+	test "$(grep -c "^status 200 keep-alive\$" cap.out)" = 16 &&
+	test "$(grep -c "^status 429 close\$" cap.out)" = 8 &&
+	test "$(grep -c "^over the cap exits 0\$" cap.out)" = 8 &&
+	grep -q "^after one ended: status 200 keep-alive\$" cap.out &&
+	test "$(ls v1/slots | wc -l)" = 16
+'
+
+test_expect_success PYTHON3 'serve: the cap is the folder'"'"'s max_connections (kiln imds write --max-connections)' '
+	"$KILN" imds write capped --instance-id $IID --ami-id $AMI --imds-v1 --max-connections 2 &&
+	grep -qx "max_connections=2" capped/settings &&
+	/usr/bin/python3 serve.py "$KILN" capped 3 >cap2.out &&
+	cat cap2.out &&
+	test "$(grep -c "^status 200 " cap2.out)" = 2 && test "$(grep -c "^status 429 " cap2.out)" = 1 &&
+	grep -q "^after one ended: status 200" cap2.out &&
+	printf "GET /latest/meta-data/instance-id HTTP/1.1\r\n\r\n" | "$KILN" imds serve capped >s9 &&
+	head -n 1 s9 | grep -q "^HTTP/1.1 200 " &&
+	must_fail_with "bad --max-connections .0." "$KILN" imds write c0 --instance-id $IID --ami-id $AMI --max-connections 0
 '
 
 test_expect_success 'serve: symbolic links in the folder are never followed' '

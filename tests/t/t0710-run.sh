@@ -23,7 +23,7 @@ test_expect_success 'the demo image is built (gpt, uefi-preferred)' '
 	cat demo.raw.json
 '
 
-test_expect_success 't3.micro, uefi, root grown to 3 GiB: ready, one NVMe EBS disk, --json' '
+test_expect_success 't3.micro, uefi, root grown to 3 GiB: ready, one NVMe EBS disk, one NIC, --json' '
 	"$KILN" run demo.raw --boot-mode uefi --timeout 240 --console-log uefi.log --json \
 		--block-device-mapping "[{\"DeviceName\": \"/dev/xvda\", \"Ebs\": {\"VolumeSize\": 3}}]" >uefi.json &&
 	"$PY" -m json.tool uefi.json &&
@@ -40,7 +40,12 @@ test_expect_success 't3.micro, uefi, root grown to 3 GiB: ready, one NVMe EBS di
 	[ "$(json_get uefi.json "d[\"instances\"][0][\"firmware\"]")" = uefi ] &&
 	[ "$(json_get uefi.json "d[\"instances\"][0][\"ready\"]")" = true ] &&
 	[ "$(json_get uefi.json "d[\"instances\"][0][\"timings_ms\"][\"ready\"] > 0")" = true ] &&
-	json_get uefi.json "[t[\"name\"] for t in d[\"instances\"][0][\"tasks\"]]" | grep -q growpart
+	json_get uefi.json "[t[\"name\"] for t in d[\"instances\"][0][\"tasks\"]]" | grep -q growpart &&
+	[ "$(json_get uefi.json "len(d[\"instances\"][0][\"network_interfaces\"])")" = 1 ] &&
+	[ "$(json_get uefi.json "d[\"instances\"][0][\"network_interfaces\"][0][\"mac\"]")" = \
+	  "$(json_get uefi.json "d[\"instances\"][0][\"mac\"]")" ] &&
+	[ "$(json_get uefi.json "d[\"instances\"][0][\"network_interfaces\"][0][\"local_ipv4\"]")" = 169.254.0.15 ] &&
+	[ "$(json_get uefi.json "d[\"instances\"][0][\"network_interfaces\"][0][\"subnet\"]")" = 169.254.0.0/16 ]
 '
 
 test_expect_success 'the root grew to about 3 GiB' '

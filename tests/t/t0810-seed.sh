@@ -11,6 +11,7 @@ need_cmd blkid fsck.fat mtype mdir gzip
 command -v setpriv >/dev/null && test_set_prereq SETPRIV
 export MTOOLS_SKIP_CHECK=1
 EPOCH=1700000000
+SQ="'"
 
 # check_volume IMG: the volume a NoCloud datasource looks for.
 check_volume() {
@@ -140,6 +141,52 @@ test_expect_success 'bad options: one line each, no output' '
 	must_fail_with "^kiln: seed needs -o" "$KILN" seed --user-data in/user-data &&
 	head -c $((16 * 1048576 + 1)) /dev/zero >in/huge &&
 	fails_cleanly huge "^kiln: cannot read --user-data '"'"'in/huge'"'"': larger than 16 MiB" --user-data in/huge
+'
+
+# The guest's rule for instance ids (kiln_instance_id_valid): 1-255 ASCII
+# letters, digits and punctuation, no '/', not . or ..; kiln-init keeps the
+# id as it is and escapes only its folder's name.
+test_expect_success '--instance-id: every id the guest takes, quoted where YAML needs it' '
+	"$KILN" seed -q --user-data in/user-data --instance-id web:1 -o colon.img &&
+	mtype -i colon.img ::meta-data >md &&
+	printf "instance-id: %s\n" "${SQ}web:1${SQ}" >md.want &&
+	test_cmp md.want md &&
+	"$KILN" seed -q --user-data in/user-data --instance-id "it${SQ}s#1{x}:" -o odd.img &&
+	mtype -i odd.img ::meta-data >md &&
+	printf "instance-id: %s\n" "${SQ}it${SQ}${SQ}s#1{x}:${SQ}" >md.want &&
+	test_cmp md.want md &&
+	long=$(printf "%0255d" 0 | tr 0 a) &&
+	"$KILN" seed -q --user-data in/user-data --instance-id "$long" -o long.img &&
+	mtype -i long.img ::meta-data >md &&
+	printf "instance-id: %s\n" "$long" >md.want &&
+	test_cmp md.want md &&
+	colons=$(printf "%0255d" 0 | tr 0 :) &&
+	"$KILN" seed -q --user-data in/user-data --instance-id "$colons" -o colons.img &&
+	mtype -i colons.img ::meta-data >md &&
+	printf "instance-id: %s\n" "${SQ}${colons}${SQ}" >md.want &&
+	test_cmp md.want md
+'
+
+test_expect_success '--instance-id the guest would refuse: one line, no output' '
+	rule="not a valid instance id \(1-255 ASCII letters, digits and punctuation; no ${SQ}/${SQ}; not ${SQ}\.${SQ} or ${SQ}\.\.${SQ}\)$" &&
+	fails_cleanly slash "^kiln: bad --instance-id ${SQ}a/b${SQ}: $rule" --user-data in/user-data --instance-id a/b &&
+	fails_cleanly dotdot "^kiln: bad --instance-id ${SQ}\.\.${SQ}: $rule" --user-data in/user-data --instance-id .. &&
+	fails_cleanly tab "^kiln: bad --instance-id ${SQ}a\?b${SQ}: $rule" --user-data in/user-data --instance-id "$(printf "a\tb")" &&
+	fails_cleanly nonascii "^kiln: bad --instance-id ${SQ}caf" --user-data in/user-data --instance-id "$(printf "caf\303\251")" &&
+	fails_cleanly toolong "^kiln: bad --instance-id ${SQ}aaaa" --user-data in/user-data \
+		--instance-id "$(printf "%0256d" 0 | tr 0 a)"
+'
+
+test_expect_success '--meta-data: an instance id the guest would refuse stops the seed' '
+	printf "local-hostname: h\ninstance-id: a/b\n" >in/md-slash &&
+	fails_cleanly mdslash "^kiln: bad --meta-data ${SQ}in/md-slash${SQ}: meta-data:2: instance-id: ${SQ}a/b${SQ} is not a valid instance id" \
+		--user-data in/user-data --meta-data in/md-slash &&
+	printf "instance-id: [a, b]\n" >in/md-list &&
+	fails_cleanly mdlist "^kiln: bad --meta-data ${SQ}in/md-list${SQ}: meta-data:1: instance-id: expected a string" \
+		--user-data in/user-data --meta-data in/md-list &&
+	printf "instance-id: web:1\n" >in/md-colon &&
+	"$KILN" seed -q --user-data in/user-data --meta-data in/md-colon -o md-colon.img &&
+	same_file md-colon.img meta-data in/md-colon
 '
 
 test_expect_success 'an output folder that does not exist or is a file' '

@@ -15,17 +15,14 @@
 # script and runcmd run once, the guest reboots itself (power_state),
 # bootcmd runs on both boots.
 . "$(dirname "$0")/../lib/test-lib.sh"
-. "$TEST_ROOT/tests/lib/debian-net.sh"
 PY=/usr/bin/python3
 need_cmd qemu-system-x86_64 qemu-img grub-mkimage ssh ssh-keygen tar gzip
 test_have_prereq KILN,PYTHON3,GRUB_BIOS || skip_all "needs kiln, python3 and grub-pc-bin"
-tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "needs GNU tar (tar -r)"
 tarball=$("$TEST_ROOT/tests/lib/fetch-debian-rootfs.sh" boot 2>fetch.err) ||
 	skip_all "cannot make the Debian rootfs: $(tail -n 1 fetch.err)"
 
-test_expect_success 'a Debian image with DHCP networking, and two SSH keys' '
-	debian_net_tarball "$tarball" debian.tar &&
-	"$KILN" build -q -r debian.tar -o debian.raw -s 1G &&
+test_expect_success 'a Debian image (nothing added: kiln-init renders the network), and two SSH keys' '
+	"$KILN" build -q -r "$tarball" -o debian.raw -s 1G &&
 	sha256sum debian.raw >image.sum &&
 	ssh-keygen -q -t ed25519 -N "" -C launch-key -f launch &&
 	ssh-keygen -q -t ed25519 -N "" -C alice-key -f alice
@@ -85,6 +82,7 @@ test_expect_success 'the console told what happened, unsupported keys by name' '
 	tr -d "\r" <console1.log >c1 &&
 	grep -E "^(datasource|task |users:|write_files:|hostname:|mounts:|#cloud-config)" c1 &&
 	grep -q "^datasource: ec2 " c1 &&
+	grep -q "^network: 1 interface from the EC2 metadata" c1 &&
 	grep -q "^#cloud-config: unsupported keys, ignored: unknown_key_one\$" c1 &&
 	grep -q "^task userdata: ok" c1 &&
 	grep -q "^ssh: /home/admin/.ssh/authorized_keys: 1 key(s) added" c1 &&
@@ -128,7 +126,9 @@ test_expect_success 'kiln run --seed: the script and runcmd ran once, bootcmd on
 	[ "$(grep -c "^=== t0900 runcmd ran" c2)" = 1 ] &&
 	[ "$(grep -c "^=== t0900 bootcmd boot" c2)" = 2 ] &&
 	[ "$(grep "^=== t0900 bootcmd boot" c2 | sort -u | wc -l)" = 2 ] &&
-	[ "$(grep -c "^instance iid-[0-9a-f]* (seen before)" c2)" = 1 ]
+	[ "$(grep -c "^instance iid-[0-9a-f]* (seen before)" c2)" = 1 ] &&
+	[ "$(grep -c "^network: 1 interface from the fallback" c2)" = 1 ] &&
+	[ "$(grep -c "^network: unchanged (instance seen before" c2)" = 1 ]
 '
 
 test_expect_success 'the image itself is unchanged' '

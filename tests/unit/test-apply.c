@@ -1091,6 +1091,242 @@ static void test_all(void)
         test_users[5].name = "bad:name";
 }
 
+/* ---- an instance id that is no plain file name ------------------------------------ */
+
+/* "web:1" is a valid instance id (the datasources take it) but no plain
+ * folder name: staging goes to its escaped folder (kiln_instance_dir_name),
+ * and the runner, reading the id back from var/lib/kiln/instance-id, finds
+ * the scripts there and runs them once, with INSTANCE_ID the id itself. */
+static void test_stage_odd_id(void)
+{
+        char *root = make_root("stage-odd-id");
+        struct kiln_instance inst = { .datasource = "nocloud", .instance_id = "web:1" };
+        struct kiln_apply_ctx ctx = { .rootfd = open_root(root), .log = logger, .instance = &inst };
+        struct kiln_cloud_config cc;
+        char rc[512];
+        int r;
+
+        kiln_cloud_config_init(&cc);
+        snprintf(rc, sizeof(rc), "echo \"ran for $INSTANCE_ID\" >> %s/odd-runcmd", root);
+        struct kiln_cc_command runcmd[] = { { .shell = rc } };
+        cc.runcmd = runcmd;
+        cc.n_runcmd = 1;
+        cc.final_message = "odd id final via $DATASOURCE";
+        r = kiln_stage_write(&ctx, &cc, NULL);
+        ok(r == 0, "instance 'web:1': staged (%s)", r ? kiln_last_error() : "");
+        ok(exists(root, "var/lib/kiln/instances/web%3A1/scripts/runcmd") &&
+                   exists(root, "var/lib/kiln/instances/web%3A1/final.conf"),
+           "instance 'web:1': staged under var/lib/kiln/instances/web%%3A1");
+        ok(!exists(root, "var/lib/kiln/instances/web:1") && !exists(root, "var/lib/kiln/instances/web_1"),
+           "instance 'web:1': no folder under the raw or a sanitised id");
+
+        put(root, "var/lib/kiln/instance-id", 0644, "web:1\n");
+        put(root, "console", 0644, "");
+        struct kiln_stage_opts opts = { .root = root, .console = path_of(root, "console") };
+        r = kiln_stage_run("final", &opts);
+        is_int(r, 0, "instance 'web:1': final stage ran");
+        char *out = slurp(root, "odd-runcmd"), *log = slurp(root, "var/log/kiln-userdata.log");
+        is_str(out, "ran for web:1\n", "instance 'web:1': runcmd ran, INSTANCE_ID is the id");
+        ok(exists(root, "var/lib/kiln/instances/web%3A1/final.done"), "instance 'web:1': final.done in its folder");
+        has(log, "odd id final via nocloud\n", "instance 'web:1': final_message");
+        free(out);
+        free(log);
+        kiln_stage_run("final", &opts);
+        out = slurp(root, "odd-runcmd");
+        is_str(out, "ran for web:1\n", "instance 'web:1': runcmd once per instance");
+        free(out);
+        close(ctx.rootfd);
+        free(root);
+}
+
+/* ---- scripts by frequency ------------------------------------------------------------ */
+
+/*
+ * cloud-init's frequencies for user-data scripts: text/x-shellscript-per-boot
+ * at every final stage, -per-once once for the life of the disk (a new
+ * instance id does not run it again), -per-instance and plain scripts once
+ * per instance.  Instance A's final stage twice, then instance B's, with the
+ * same user data plus a new per-once script, on one root.
+ */
+static void test_stage_freq(void)
+{
+        char *root = make_root("stage-freq");
+        struct kiln_instance a = { .datasource = "nocloud", .instance_id = "i-aaaa" };
+        struct kiln_instance b = { .datasource = "nocloud", .instance_id = "i-bbbb" };
+        struct kiln_apply_ctx ctx = { .rootfd = open_root(root), .log = logger, .instance = &a };
+        struct kiln_cloud_config cc;
+        char boot[512], once[512], inst[512], user[512], once2[512], rc[512], *text;
+        int r;
+
+        snprintf(boot, sizeof(boot), "#!/bin/sh\necho \"boot $INSTANCE_ID\" >> %s/ran\n", root);
+        snprintf(once, sizeof(once), "#!/bin/sh\necho \"once $INSTANCE_ID\" >> %s/ran\n", root);
+        snprintf(inst, sizeof(inst), "#!/bin/sh\necho \"instance $INSTANCE_ID\" >> %s/ran\n", root);
+        snprintf(user, sizeof(user), "#!/bin/sh\necho \"user $INSTANCE_ID\" >> %s/ran\n", root);
+        snprintf(once2, sizeof(once2), "#!/bin/sh\necho \"new-once $INSTANCE_ID\" >> %s/ran\n", root);
+        snprintf(rc, sizeof(rc), "echo \"runcmd $INSTANCE_ID\" >> %s/ran", root);
+        struct kiln_ud_part parts[] = {
+                { .type = KILN_UD_SCRIPT, .content_type = "text/x-shellscript-per-boot", .data = (uint8_t *)boot,
+                  .len = strlen(boot) },
+                { .type = KILN_UD_SCRIPT, .content_type = "text/x-shellscript-per-once", .data = (uint8_t *)once,
+                  .len = strlen(once) },
+                { .type = KILN_UD_SCRIPT, .content_type = "text/x-shellscript-per-instance", .data = (uint8_t *)inst,
+                  .len = strlen(inst) },
+                { .type = KILN_UD_SCRIPT, .content_type = "text/x-shellscript", .data = (uint8_t *)user,
+                  .len = strlen(user) },
+                { .type = KILN_UD_SCRIPT, .content_type = "text/x-shellscript-per-once", .data = (uint8_t *)once2,
+                  .len = strlen(once2) },
+        };
+        struct kiln_userdata ud = { .parts = parts, .n_parts = 4 };
+        struct kiln_cc_command runcmd[] = { { .shell = rc } };
+        struct kiln_stage_opts opts = { .root = root };
+
+        kiln_cloud_config_init(&cc);
+        cc.runcmd = runcmd;
+        cc.n_runcmd = 1;
+        r = kiln_stage_write(&ctx, &cc, &ud);
+        ok(r == 0, "freq: staged for instance A (%s)", r ? kiln_last_error() : "");
+        put(root, "var/lib/kiln/instance-id", 0644, "i-aaaa\n");
+
+        r = kiln_stage_run("final", &opts);
+        is_int(r, 0, "freq: A's first final stage");
+        text = slurp(root, "ran");
+        is_str(text, "once i-aaaa\nboot i-aaaa\ninstance i-aaaa\nuser i-aaaa\nruncmd i-aaaa\n",
+               "freq: A's first boot runs them all, in cloud-init's order (per-once, per-boot, per-instance, user)");
+        free(text);
+        text = slurp(root, "var/lib/kiln/instances/i-aaaa/scripts/STATUS");
+        is_str(text, "per-once/part-002 0\npart-003 0\npart-004 0\nruncmd 0\n",
+               "freq: exit statuses of the once-only scripts recorded");
+        free(text);
+        unlink(path_of(root, "ran"));
+        kiln_stage_run("final", &opts);
+        text = slurp(root, "ran");
+        is_str(text, "boot i-aaaa\n", "freq: A's second boot runs the per-boot script alone");
+        free(text);
+
+        /* The same disk as instance B, the same user data and one new per-once script. */
+        ctx.instance = &b;
+        ud.n_parts = 5;
+        r = kiln_stage_write(&ctx, &cc, &ud);
+        ok(r == 0, "freq: staged for instance B (%s)", r ? kiln_last_error() : "");
+        put(root, "var/lib/kiln/instance-id", 0644, "i-bbbb\n");
+        unlink(path_of(root, "ran"));
+        r = kiln_stage_run("final", &opts);
+        is_int(r, 0, "freq: B's first final stage");
+        text = slurp(root, "ran");
+        is_str(text, "new-once i-bbbb\nboot i-bbbb\ninstance i-bbbb\nuser i-bbbb\nruncmd i-bbbb\n",
+               "freq: B runs per-boot and per-instance again, and only the per-once script that never ran");
+        free(text);
+        text = slurp(root, "var/log/kiln-userdata.log");
+        has(text, "kiln-userdata: per-once script part-002: ran before on this disk (/var/lib/kiln/per-once/",
+            "freq: the per-once script that ran for A is skipped for B, logged");
+        has(text, "part-002 i-aaaa); not again\n", "freq: the marker names the script and the instance it ran for");
+        free(text);
+        ok(exists(root, "var/lib/kiln/per-once") && !exists(root, "var/lib/kiln/instances/i-aaaa/per-once") &&
+                   !exists(root, "var/lib/kiln/instances/i-bbbb/per-once"),
+           "freq: per-once markers live outside the instance folders");
+        unlink(path_of(root, "ran"));
+        kiln_stage_run("final", &opts);
+        text = slurp(root, "ran");
+        is_str(text, "boot i-bbbb\n", "freq: B's second boot runs the per-boot script alone");
+        free(text);
+        close(ctx.rootfd);
+        free(root);
+}
+
+/* ---- write_files owned by users the same user data makes ------------------------------- */
+
+static char owner_log[16384];
+
+static void capture(void *ud, const char *fmt, ...)
+{
+        size_t n = strlen(owner_log);
+        va_list ap;
+
+        (void)ud;
+        va_start(ap, fmt);
+        vsnprintf(owner_log + n, sizeof(owner_log) - n - 1, fmt, ap);
+        va_end(ap);
+        n = strlen(owner_log);
+        owner_log[n] = '\n';
+        owner_log[n + 1] = 0;
+}
+
+static char *nameless_keys[] = { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINamelessKeyFour nameless@x", NULL };
+
+/*
+ * cloud-init runs write_files before users_groups, so a file owned by a
+ * user the same user data makes fails there.  kiln writes it owned by root
+ * and gives it its owner (and its mode again, set-ID bits included) right
+ * after the users module.  Also: a users: entry without a name is the
+ * default user's (its keys are installed for it).
+ */
+static void test_write_files_owner_later(void)
+{
+        char *root = make_root("owner-later");
+        struct kiln_cloud_config cc;
+        struct kiln_apply_ctx ctx = { .rootfd = open_root(root), .log = capture, .instance = &test_instance };
+        unsigned given;
+        int units, failed;
+        struct stat st;
+        const char *line;
+
+        fill_config(&cc);
+        test_users[5].name = "carol";
+        test_users[0].ssh_authorized_keys = nameless_keys; /* the "default" entry, as a nameless one parses */
+        struct kiln_cc_file files[] = {
+                { .path = "/etc/alice.conf", .content = (uint8_t *)"a\n", .len = 2, .owner = "alice:adm",
+                  .permissions = 0640 },
+                { .path = "/srv/shared/notes", .content = (uint8_t *)"n\n", .len = 2, .owner = "olduser:devs",
+                  .permissions = 02770 },
+                { .path = "/etc/admin.conf", .content = (uint8_t *)"d\n", .len = 2, .owner = "admin",
+                  .permissions = -1 },
+                { .path = "/etc/ghost.conf", .content = (uint8_t *)"g\n", .len = 2, .owner = "ghost:ghost",
+                  .permissions = -1 },
+                { .path = "/etc/now.conf", .content = (uint8_t *)"x\n", .len = 2, .owner = "olduser:users",
+                  .permissions = 0600 },
+        };
+        cc.write_files = files;
+        cc.n_write_files = ARRAY_SIZE(files);
+        owner_log[0] = 0;
+        failed = kiln_apply_all(&ctx, &cc, NULL, &given, &units);
+        for (char *l = owner_log, *nl; *l; l = nl + 1) {
+                nl = strchr(l, '\n');
+                tap_diag("  log: %.*s", (int)(nl - l), l);
+        }
+        is_int(failed, 1, "owners: only write_files fails, for the owner nobody makes");
+        ok(exists(root, "etc/alice.conf") && exists(root, "srv/shared/notes") && exists(root, "etc/admin.conf") &&
+                   exists(root, "etc/now.conf") && !exists(root, "etc/ghost.conf"),
+           "owners: files owned by users and groups the user data makes are written; the unknown owner's is not");
+        line = entry(root, "etc/passwd", "alice");
+        unsigned alice = line ? field_uint(line, 2) : 0;
+        ok(stat(path_of(root, "etc/alice.conf"), &st) == 0 && alice >= 1000 && st.st_uid == alice && st.st_gid == 4 &&
+                   (st.st_mode & 07777) == 0640,
+           "owners: alice:adm (alice made by the users module) applied, mode kept");
+        line = entry(root, "etc/group", "devs");
+        unsigned devs = line ? field_uint(line, 2) : 0;
+        ok(stat(path_of(root, "srv/shared/notes"), &st) == 0 && devs >= 1000 && st.st_uid == 1000 &&
+                   st.st_gid == devs && (st.st_mode & 07777) == 02770,
+           "owners: olduser:devs (devs made as bob's primary group), set-gid bit kept after chown");
+        line = entry(root, "etc/passwd", "admin");
+        unsigned admin = line ? field_uint(line, 2) : 0;
+        ok(stat(path_of(root, "etc/admin.conf"), &st) == 0 && admin >= 1000 && st.st_uid == admin && st.st_gid == 0,
+           "owners: the default user 'admin'; no group given: root's");
+        ok(stat(path_of(root, "etc/now.conf"), &st) == 0 && st.st_uid == 1000 && st.st_gid == 100,
+           "owners: olduser:users, both in the image, set right away");
+        has(owner_log, "write_files: /etc/alice.conf: owner alice:adm applied after the users module",
+            "owners: logged as applied after the users module");
+        has(owner_log, "write_files: /srv/shared/notes: owner olduser:devs applied after the users module",
+            "owners: a group the users module makes counts too");
+        ok(!strstr(owner_log, "/etc/now.conf: owner") && strstr(owner_log, "ghost"),
+           "owners: an owner in the image is not deferred; the unknown one is logged");
+        char *keys = slurp(root, "home/admin/.ssh/authorized_keys");
+        has(keys, "AAAAINamelessKeyFour nameless@x", "users: the keys of an entry without a name go to the default user");
+        free(keys);
+        close(ctx.rootfd);
+        test_users[5].name = "bad:name";
+        free(root);
+}
+
 int main(void)
 {
         (void)strv_a;
@@ -1107,9 +1343,12 @@ int main(void)
         test_system();
         test_units();
         test_stage();
+        test_stage_odd_id();
         test_escapes();
         test_lock();
         test_all();
+        test_stage_freq();
+        test_write_files_owner_later();
         if (!getenv("KILN_TEST_KEEP")) {
                 char cmd[256];
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);

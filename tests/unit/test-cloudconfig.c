@@ -3,10 +3,12 @@
  * #cloud-config parsing: for each supported key, documents shaped like the
  * examples of cloud-init's module reference (set_hostname, update_etc_hosts,
  * users_groups, ssh, set_passwords, write_files, bootcmd, runcmd, growpart,
- * resizefs, mounts, timezone, final_message, power_state_change), YAML 1.1
- * scalars, anchors, aliases and merge keys, merging of several documents,
- * and malformed input: bad YAML, wrong types (message with line and key),
- * alias bombs, limits; the struct is untouched on error.
+ * resizefs, mounts, timezone, final_message, power_state_change, and
+ * network through netcfg.c), YAML 1.1 scalars, anchors, aliases and merge
+ * keys, merging of several documents, and malformed input: bad YAML, alias
+ * bombs and limits fail the document and leave the struct untouched; a
+ * value of the wrong type fails its key (or its users/groups/write_files
+ * entry) alone, listed in errors with its line, the other keys applied.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -338,12 +340,45 @@ static void test_write_files(void)
         free(gz);
 
         kiln_cloud_config_init(&cc);
-        ok(parse_as(&cc, "t", "write_files:\n  - path: /x\n    encoding: gzip\n    content: notgz\n") == -EBADMSG &&
-           strstr(kiln_last_error(), "t:4: write_files[0].content: gzip"), "gzip content that is not gzip: %s",
-           kiln_last_error());
-        ok(parse_as(&cc, "t", "write_files:\n  - path: /x\n    encoding: b64\n    content: '#!'\n") == -EBADMSG &&
-           strstr(kiln_last_error(), "t:4: write_files[0].content: base64: invalid character 0x23 at byte 0"),
-           "bad base64 content: %s", kiln_last_error());
+        ok(parse_as(&cc, "t", "write_files:\n  - path: /x\n    encoding: gzip\n    content: notgz\n") == 1 &&
+           cc.n_write_files == 0 && cc.n_errors == 1 && cc.errors[0].line == 4 &&
+           streq(cc.errors[0].what, "write_files[0] (/x)") &&
+           strstr(cc.errors[0].message, "write_files[0].content: gzip"),
+           "gzip content that is not gzip: that file is not applied, with its line");
+        kiln_cloud_config_free(&cc);
+
+        /* base64 as Python's b64decode(): bytes outside the alphabet skipped,
+         * decoding stops at the padding, a 4n+1 length cannot be decoded. */
+        kiln_cloud_config_init(&cc);
+        ok(parse_as(&cc, "t", "write_files:\n"
+                              "  - {path: /a, encoding: b64, content: 'SGV$sb-G8_='}\n"
+                              "  - {path: /b, encoding: b64, content: 'SGVsbG8=IGlnbm9yZWQ='}\n"
+                              "  - {path: /c, encoding: b64, content: '#!'}\n"
+                              "  - {path: /d, encoding: b64, content: 'S=GVsbG8='}\n"
+                              "  - {path: /e, encoding: b64, content: 'QUJDR'}\n"
+                              "  - {path: /f, encoding: b64, content: \"SGVsbG8\\xe9\"}\n"
+                              "  - {path: /g, encoding: gz+b64, content: 'H4sIAAAAAAAA/8tIzcnJBwCGphA2BQAAAA==.'}\n") ==
+                   2 &&
+           cc.n_write_files == 5, "b64 content: lenient like Python's b64decode(), two files refused");
+        if (cc.n_write_files == 5) {
+                ok(file_is(&cc.write_files[0], "/a", "Hello", -1, NULL) &&
+                   has_warning(&cc, "write_files[0].content: 3 bytes outside the base64 alphabet"),
+                   "'$', '-' and '_' skipped, with a warning");
+                ok(file_is(&cc.write_files[1], "/b", "Hello", -1, NULL) &&
+                   has_warning(&cc, "write_files[1].content: 12 bytes outside the base64 alphabet or after its padding"),
+                   "decoding stops at the padding that ends the data");
+                ok(file_is(&cc.write_files[2], "/c", "", -1, NULL), "'#!' holds no base64 character: empty");
+                ok(file_is(&cc.write_files[3], "/d", "Hello", -1, NULL), "'=' too early is skipped, as in Python");
+                ok(file_is(&cc.write_files[4], "/g", "hello", -1, NULL), "gz+b64 with a stray character");
+        }
+        ok(cc.n_errors == 2 && streq(cc.errors[0].what, "write_files[4] (/e)") && cc.errors[0].line == 6 &&
+           strstr(cc.errors[0].message, "base64: 5 characters of data, one more than a multiple of 4") &&
+           streq(cc.errors[1].what, "write_files[5] (/f)") &&
+           strstr(cc.errors[1].message, "base64: non-ASCII byte 0xc3 at byte 7"),
+           "a 4n+1 length and non-ASCII (Python's str) are refused, that file alone");
+        kiln_cloud_config_free(&cc);
+
+        kiln_cloud_config_init(&cc);
         ok(parse(&cc, "write_files:\n  - path: /x\n    encoding: rot13\n    source: {uri: 'http://x/'}\n") == 0 &&
            has_warning(&cc, "unknown encoding 'rot13'") && has_warning(&cc, "write_files[0].source"),
            "unknown encoding and source: warnings, as cloud-init");
@@ -464,6 +499,53 @@ static void test_misc(void)
         kiln_cloud_config_free(&cc);
 }
 
+static void test_network(void)
+{
+        struct kiln_cloud_config cc;
+        const struct kiln_net_iface *f;
+
+        kiln_cloud_config_init(&cc);
+        ok(parse(&cc, "#cloud-config\nnetwork: {config: disabled}\n") == 0 && cc.network_set && cc.network.disabled &&
+           cc.network.n_ifaces == 0 && !has(cc.unsupported, "network"),
+           "network: {config: disabled} is supported, not an unsupported key");
+        ok(parse(&cc, "network:\n  version: 2\n  ethernets:\n    id0:\n      match:\n"
+                      "        macaddress: 'AA:BB:CC:00:11:22'\n      set-name: eth0\n      dhcp4: true\n"
+                      "      dhcp4-overrides: {route-metric: 50}\n      addresses: [192.0.2.10/24]\n"
+                      "      nameservers: {addresses: [10.0.0.2], search: [example.com]}\n"
+                      "  bonds:\n    bond0: {interfaces: [id0]}\n") == 0 && cc.network_set,
+           "a later part's small v2 network: parses");
+        f = cc.network.n_ifaces == 1 ? &cc.network.ifaces[0] : NULL;
+        ok(f && !cc.network.disabled && cc.network.version == 2 && streq(f->id, "id0") &&
+           streq(f->match_mac, "aa:bb:cc:00:11:22") && streq(f->set_name, "eth0") && f->dhcp4 &&
+           f->dhcp4_metric == 50 && f->primary && n_strv(f->addresses) == 1 &&
+           streq(f->addresses[0], "192.0.2.10/24") && n_strv(f->nameservers) == 1 && streq(f->search[0], "example.com"),
+           "it replaces the earlier one: match macaddress, set-name, dhcp4, route-metric, addresses, nameservers");
+        ok(n_strv(cc.network.warnings) == 1 &&
+           strstr(cc.network.warnings[0], "test:13: bonds are not supported (bond0 skipped)") && !cc.warnings,
+           "its warnings stay in network.warnings, with the part's name and line");
+        ok(parse(&cc, "hostname: h\n") == 0 && cc.network_set && cc.network.n_ifaces == 1,
+           "a part without network: leaves it");
+        ok(parse_as(&cc, "bad", "hostname: x\nnetwork:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: maybe}\n") ==
+                   1 &&
+           cc.n_errors == 1 && streq(cc.errors[0].doc, "bad") && cc.errors[0].line == 5 &&
+           streq(cc.errors[0].what, "network") &&
+           streq(cc.errors[0].message, "key 'network.ethernets.eth0.dhcp4': expected true or false") &&
+           !cc.network_set && cc.network.n_ifaces == 0 && streq(cc.hostname, "x"),
+           "a bad network: that key alone is not applied (and replaces the earlier one), with its path and line");
+        ok(parse_as(&cc, "big", "network: {version: 2, ethernets: {e: {nameservers: {addresses: [1.0.0.1, 1.0.0.2, "
+                                "1.0.0.3, 1.0.0.4, 1.0.0.5, 1.0.0.6, 1.0.0.7, 1.0.0.8, 1.0.0.9, 1.0.0.10, 1.0.0.11, "
+                                "1.0.0.12, 1.0.0.13, 1.0.0.14, 1.0.0.15, 1.0.0.16, 1.0.0.17]}}}}\n") == 1 &&
+           cc.n_errors == 2 && strstr(cc.errors[1].message, "more than 16 name servers"),
+           "over a network-config limit: that key is not applied, as any malformed key");
+        ok(parse(&cc, "network:\n  network:\n    version: 1\n    config:\n      - {type: physical, name: eth1, "
+                      "subnets: [{type: dhcp}]}\n") == 0 && cc.network.version == 1 && cc.network.n_ifaces == 1 &&
+           streq(cc.network.ifaces[0].id, "eth1"), "network: holding the wrapped shape too (v1)");
+        ok(parse(&cc, "network:\n") == 0 && cc.network_set && cc.network.n_ifaces == 0 && cc.network.version == 0,
+           "network: null sets an empty configuration");
+        kiln_cloud_config_free(&cc);
+        ok(!cc.network_set && !cc.network.ifaces, "freed");
+}
+
 static void test_merge(void)
 {
         struct kiln_cloud_config cc;
@@ -476,11 +558,19 @@ static void test_merge(void)
            n_strv(cc.unsupported) == 2 && streq(cc.unsupported[0], "packages") && streq(cc.unsupported[1], "apt"),
            "a later document's key replaces the earlier one's; others stay; unsupported listed once");
 
-        /* A failed parse leaves everything as it was. */
-        ok(parse_as(&cc, "bad", "hostname: third\nruncmd: [d]\nusers: {a: 1}\n") == -EBADMSG,
-           "a bad third document fails");
+        /* A document that is not YAML leaves everything as it was. */
+        ok(parse_as(&cc, "bad", "hostname: third\nruncmd: [d]\nusers: [a\n") == -EBADMSG,
+           "a third document that is not YAML fails");
         ok(streq(cc.hostname, "second") && cc.n_runcmd == 1 && streq(cc.runcmd[0].shell, "c") && cc.n_users == 1 &&
-           n_strv(cc.unsupported) == 2, "the struct is untouched by the failed document");
+           n_strv(cc.unsupported) == 2 && cc.n_errors == 0, "the struct is untouched by the failed document");
+
+        /* A bad key replaces the earlier document's (cloud-init merges first,
+         * then its module fails on the value); the errors add up. */
+        ok(parse_as(&cc, "third", "hostname: [third]\nruncmd: [d]\n") == 1 && !cc.hostname && cc.n_runcmd == 1 &&
+           streq(cc.runcmd[0].shell, "d") && parse_as(&cc, "fourth", "runcmd: ls\n") == 1 && cc.n_runcmd == 0 &&
+           cc.n_errors == 2 && streq(cc.errors[0].doc, "third") && streq(cc.errors[0].what, "hostname") &&
+           streq(cc.errors[1].doc, "fourth") && streq(cc.errors[1].what, "runcmd"),
+           "a bad key in a later document unsets it; every document's errors are kept");
         kiln_cloud_config_free(&cc);
 }
 
@@ -492,37 +582,52 @@ static void test_errors(void)
                 { "bad YAML (tab)", "#cloud-config\nusers:\n\t- name: a\n", "doc:3: invalid YAML" },
                 { "bad YAML (unclosed flow)", "runcmd: [ls\n", "doc:2: invalid YAML" },
                 { "not a mapping", "#cloud-config\n- a\n- b\n", "doc:2: #cloud-config must be a mapping" },
-                { "sudo: true",
-                  "users:\n  - name: a\n  - name: b\n  - name: c\n    sudo: true\n",
-                  "doc:5: key 'users[2].sudo': expected a string, a list or false" },
-                { "a user without a name", "users:\n  - gecos: x\n", "doc:2: key 'users[0]': a user needs a 'name'" },
-                { "users as a mapping", "users: {a: 1}\n", "key 'users': expected a list of users" },
-                { "hostname as a list", "hostname: [a]\n", "doc:1: key 'hostname': expected a string" },
-                { "write_files not a list", "write_files: {path: /x}\n", "key 'write_files': expected a list of files" },
-                { "a file without a path", "write_files:\n  - content: x\n", "key 'write_files[0]': a file needs a 'path'" },
-                { "permissions 'rw-r--r--'", "write_files:\n  - path: /x\n    permissions: rw-r--r--\n",
-                  "doc:3: key 'write_files[0].permissions': expected an octal mode" },
-                { "permissions out of range", "write_files:\n  - path: /x\n    permissions: 0o77777\n",
-                  "expected an octal mode" },
-                { "append: maybe", "write_files:\n  - path: /x\n    append: maybe\n",
-                  "key 'write_files[0].append': expected true or false" },
-                { "runcmd as a string", "runcmd: ls -l\n", "key 'runcmd': expected a list of commands" },
-                { "a nested list in runcmd", "runcmd:\n  - [ls, [a]]\n", "key 'runcmd[0][1]': expected an argument" },
-                { "growpart mode gpart", "growpart: {mode: gpart}\n", "key 'growpart.mode': expected auto, growpart" },
-                { "resize_rootfs: sometimes", "resize_rootfs: sometimes\n", "expected true, false or \"noblock\"" },
-                { "seven mount fields", "mounts:\n  - [a, b, c, d, e, f, g]\n", "key 'mounts[0]': 7 fstab fields" },
-                { "power_state without mode", "power_state: {delay: now}\n", "'mode' is required" },
-                { "power_state delay soon", "power_state: {mode: reboot, delay: soon}\n",
-                  "key 'power_state.delay': expected \"now\" or \"+MINUTES\"" },
-                { "ssh_pwauth: maybe", "ssh_pwauth: maybe\n", "expected true, false or \"unchanged\"" },
-                { "ssh_genkeytypes: dss", "ssh_genkeytypes: [ed25519, dss]\n", "key 'ssh_genkeytypes[1]'" },
-                { "uid -1", "users:\n  - name: a\n    uid: -1\n", "expected a uid" },
+                { "a string", "#cloud-config\njust words\n", "doc:2: #cloud-config must be a mapping" },
                 { "two YAML documents", "hostname: a\n---\nhostname: b\n", "more than one YAML document" },
                 { "an alias without anchor", "runcmd: [*nope]\n", "alias '*nope' has no anchor" },
                 { "a recursive alias", "runcmd: &a [*a]\n", "alias '*a' refers to a node that contains it" },
                 { "an unknown tag", "hostname: !!python/object:os.system ls\n", "unsupported YAML tag" },
                 { "a mapping key", "{[a]: b}: c\n", "keys must be strings" },
                 { "NUL in a string", "hostname: \"a\\0b\"\n", "NUL byte" },
+        };
+        /* A bad value: that key (or entry) alone is not applied. */
+        static const struct {
+                const char *what, *doc;
+                size_t line;
+                const char *key, *msg;
+        } keys[] = {
+                { "sudo: true", "users:\n  - name: a\n  - name: b\n  - name: c\n    sudo: true\n", 5, "users[2] (c)",
+                  "key 'users[2].sudo': expected a string, a list or false" },
+                { "a null user", "users:\n  - name: a\n  -\n", 3, "users[1]", "expected a user (a mapping) or a name" },
+                { "a user mapping's null", "users:\n  a:\n", 2, "users.a (a)", "expected a user (a mapping) or a name" },
+                { "hostname as a list", "hostname: [a]\n", 1, "hostname", "key 'hostname': expected a string" },
+                { "a group as a list", "groups:\n  - ok\n  - [a]\n", 3, "groups[1]", "expected a group name" },
+                { "write_files not a list", "write_files: {path: /x}\n", 1, "write_files",
+                  "key 'write_files': expected a list of files" },
+                { "a file without a path", "write_files:\n  - content: x\n", 2, "write_files[0]",
+                  "key 'write_files[0]': a file needs a 'path'" },
+                { "permissions 'rw-r--r--'", "write_files:\n  - path: /x\n    permissions: rw-r--r--\n", 3,
+                  "write_files[0] (/x)", "key 'write_files[0].permissions': expected an octal mode" },
+                { "permissions out of range", "write_files:\n  - path: /x\n    permissions: 0o77777\n", 3,
+                  "write_files[0] (/x)", "expected an octal mode" },
+                { "append: maybe", "write_files:\n  - path: /x\n    append: maybe\n", 3, "write_files[0] (/x)",
+                  "key 'write_files[0].append': expected true or false" },
+                { "runcmd as a string", "runcmd: ls -l\n", 1, "runcmd", "key 'runcmd': expected a list of commands" },
+                { "a nested list in runcmd", "runcmd:\n  - [ls, [a]]\n", 2, "runcmd",
+                  "key 'runcmd[0][1]': expected an argument" },
+                { "growpart mode gpart", "growpart: {mode: gpart}\n", 1, "growpart",
+                  "key 'growpart.mode': expected auto, growpart" },
+                { "resize_rootfs: sometimes", "resize_rootfs: sometimes\n", 1, "resize_rootfs",
+                  "expected true, false or \"noblock\"" },
+                { "seven mount fields", "mounts:\n  - [a, b, c, d, e, f, g]\n", 2, "mounts",
+                  "key 'mounts[0]': 7 fstab fields" },
+                { "power_state without mode", "power_state: {delay: now}\n", 1, "power_state", "'mode' is required" },
+                { "power_state delay soon", "power_state: {mode: reboot, delay: soon}\n", 1, "power_state",
+                  "key 'power_state.delay': expected \"now\" or \"+MINUTES\"" },
+                { "ssh_pwauth: maybe", "ssh_pwauth: maybe\n", 1, "ssh_pwauth", "expected true, false or \"unchanged\"" },
+                { "ssh_genkeytypes: dss", "ssh_genkeytypes: [ed25519, dss]\n", 1, "ssh_genkeytypes",
+                  "key 'ssh_genkeytypes[1]'" },
+                { "uid -1", "users:\n  - name: a\n    uid: -1\n", 3, "users[0] (a)", "expected a uid" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -531,10 +636,111 @@ static void test_errors(void)
 
                 kiln_cloud_config_init(&cc);
                 r = kiln_cloud_config_parse(&cc, "doc", cases[i].doc, strlen(cases[i].doc));
-                ok(r == -EBADMSG && strstr(kiln_last_error(), cases[i].msg), "%s: %s", cases[i].what,
-                   kiln_last_error());
+                ok(r == -EBADMSG && strstr(kiln_last_error(), cases[i].msg) && cc.n_errors == 0, "%s: %s",
+                   cases[i].what, kiln_last_error());
                 kiln_cloud_config_free(&cc);
         }
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                struct kiln_cloud_config cc;
+                char *doc;
+                int r;
+
+                /* A key after the bad one is still applied. */
+                if (asprintf(&doc, "%stimezone: UTC\n", keys[i].doc) < 0)
+                        abort();
+                kiln_cloud_config_init(&cc);
+                r = kiln_cloud_config_parse(&cc, "doc", doc, strlen(doc));
+                bool good = r == 1 && cc.n_errors == 1 && streq(cc.errors[0].doc, "doc") &&
+                            cc.errors[0].line == keys[i].line && streq(cc.errors[0].what, keys[i].key) &&
+                            strstr(cc.errors[0].message, keys[i].msg) && streq(cc.timezone, "UTC");
+                ok(good, "%s: not applied, the rest is", keys[i].what);
+                if (!good)
+                        tap_diag("  r %d, %zu errors: %s:%zu: %s: %s", r, cc.n_errors,
+                                 cc.n_errors ? cc.errors[0].doc : "", cc.n_errors ? cc.errors[0].line : 0,
+                                 cc.n_errors ? cc.errors[0].what : "", cc.n_errors ? cc.errors[0].message : kiln_last_error());
+                kiln_cloud_config_free(&cc);
+                free(doc);
+        }
+}
+
+/* One typo does not drop the part: the review's case, and cloud-init's lenient shapes. */
+static void test_key_by_key(void)
+{
+        struct kiln_cloud_config cc;
+        struct kiln_cc_user def;
+
+        kiln_cloud_config_init(&cc);
+        ok(parse_as(&cc, "user-data part 1",
+                    "#cloud-config\n"
+                    "hostname: [web, 1]\n"
+                    "users:\n"
+                    "  - default\n"
+                    "  - name: alice\n"
+                    "    ssh_authorized_keys: [ssh-ed25519 AAAAC3Nza alice@home]\n"
+                    "  - name: bob\n"
+                    "    sudo: yes\n"
+                    "  - name: carol\n"
+                    "write_files:\n"
+                    "  - {path: /etc/motd, content: hi}\n"
+                    "runcmd: [echo one]\n") == 2,
+           "a bad user and a bad hostname: the part is applied without them");
+        ok(cc.users_set && cc.n_users == 3 && cc.users[0].is_default && streq(cc.users[1].name, "alice") &&
+           n_strv(cc.users[1].ssh_authorized_keys) == 1 && streq(cc.users[2].name, "carol"),
+           "users: default, alice (with her key) and carol; bob left out");
+        ok(cc.n_write_files == 1 && cc.n_runcmd == 1 && !cc.hostname, "write_files and runcmd applied; hostname unset");
+        ok(cc.n_errors == 2 && streq(cc.errors[0].what, "hostname") && cc.errors[0].line == 2 &&
+           streq(cc.errors[1].what, "users[2] (bob)") && cc.errors[1].line == 8 &&
+           streq(cc.errors[1].message, "key 'users[2].sudo': expected a string, a list or false") &&
+           streq(cc.errors[1].doc, "user-data part 1"),
+           "each bad key or entry listed with its document, line and message");
+        kiln_cloud_config_free(&cc);
+
+        /* users as a mapping: cloud-init's deprecated {name: true or config}. */
+        kiln_cloud_config_init(&cc);
+        ok(parse(&cc, "users:\n  default: true\n  alice: yes\n  bob: {groups: [adm], shell: /bin/sh}\n"
+                      "  carol: false\n  dave: 'On'\n  erin: 1\n  frank: 2\n") == 0 &&
+           cc.n_users == 5 && cc.users[0].is_default && streq(cc.users[1].name, "alice") &&
+           streq(cc.users[2].name, "bob") && n_strv(cc.users[2].groups) == 1 && streq(cc.users[2].shell, "/bin/sh") &&
+           streq(cc.users[3].name, "dave") && streq(cc.users[4].name, "erin") &&
+           has_warning(&cc, "users: a mapping of users is deprecated"),
+           "users as a mapping: true values and configs are users, false ones are not (util.is_true)");
+        kiln_cloud_config_free(&cc);
+
+        /* Entries without a name are the default user's (cloud-init's _normalize_users). */
+        kiln_cloud_config_init(&cc);
+        ok(parse(&cc, "system_info:\n  default_user:\n    name: admin\n    shell: /bin/bash\n    groups: [adm, sudo]\n"
+                      "    lock_passwd: true\n") == 0 &&
+           parse(&cc, "users:\n"
+                      "  - ssh_authorized_keys: [ssh-ed25519 AAAAC3Nza one@x]\n"
+                      "    shell: /bin/zsh\n"
+                      "    groups: [docker]\n"
+                      "  - name: x\n"
+                      "  - gecos: Second\n"
+                      "    ssh_authorized_keys: [ssh-ed25519 AAAAC3Nza two@x]\n") == 0,
+           "users entries without a name parse");
+        ok(cc.n_users == 2 && cc.users[0].is_default && streq(cc.users[0].name, "default") &&
+           n_strv(cc.users[0].ssh_authorized_keys) == 1 && streq(cc.users[0].gecos, "Second") &&
+           streq(cc.users[1].name, "x") && has_warning(&cc, "users[0]: no 'name': merged into the default user"),
+           "they merge into one default entry (the earlier one's keys win), listed first");
+        kiln_cc_default_user_view(&cc, &def);
+        ok(streq(def.name, "admin") && streq(def.shell, "/bin/bash") && def.lock_passwd == KILN_TRUE &&
+           n_strv(def.ssh_authorized_keys) == 1 && streq(def.ssh_authorized_keys[0], "ssh-ed25519 AAAAC3Nza one@x") &&
+           n_strv(def.groups) == 1 && streq(def.groups[0], "docker") && streq(def.gecos, "Second"),
+           "the default user: the image's keys win, the entry fills the rest, its groups replace the image's");
+        ok(kiln_cc_creates_user(&cc, "admin") && kiln_cc_creates_user(&cc, "x") && !kiln_cc_creates_user(&cc, "root") &&
+           kiln_cc_creates_group(&cc, "docker") && kiln_cc_creates_group(&cc, "x") &&
+           kiln_cc_creates_group(&cc, "admin") && !kiln_cc_creates_group(&cc, "adm"),
+           "the users and groups this configuration creates");
+        ok(parse(&cc, "users: [{name: svc, primary_group: daemons, groups: [web]}]\ngroups: [ops]\n") == 0 &&
+           !kiln_cc_creates_user(&cc, "admin") && kiln_cc_creates_group(&cc, "daemons") &&
+           kiln_cc_creates_group(&cc, "web") && kiln_cc_creates_group(&cc, "ops") && !kiln_cc_creates_group(&cc, "svc"),
+           "without 'default' no default user; primary_group instead of a private group");
+        kiln_cloud_config_free(&cc);
+
+        kiln_cloud_config_init(&cc);
+        ok(parse(&cc, "users:\n  - ssh_authorized_keys: [k]\n") == 0 && cc.n_users == 1 && cc.users[0].is_default,
+           "an entry without a name alone makes the default user, as in cloud-init");
+        kiln_cloud_config_free(&cc);
 }
 
 static void test_limits(void)
@@ -612,8 +818,10 @@ int main(void)
         test_commands();
         test_disk();
         test_misc();
+        test_network();
         test_merge();
         test_errors();
+        test_key_by_key();
         test_limits();
         return tap_done();
 }

@@ -122,11 +122,11 @@ static void test_metadata(void)
                 { "instance-id as a list", "instance-id: [a, b]\n",
                   "meta-data:1: instance-id: expected a string, got a list" },
                 { "instance-id with a slash", "local-hostname: h\ninstance-id: ../etc\n",
-                  "meta-data:2: instance-id: '../etc' cannot name a folder (empty, '.', '..', '/' or white space)" },
+                  "meta-data:2: instance-id: '../etc' is not a valid instance id (1-255 ASCII letters, digits and punctuation; no '/'; not '.' or '..')" },
                 { "instance-id with a space", "instance-id: 'a b'\n",
-                  "meta-data:1: instance-id: 'a b' cannot name a folder (empty, '.', '..', '/' or white space)" },
+                  "meta-data:1: instance-id: 'a b' is not a valid instance id (1-255 ASCII letters, digits and punctuation; no '/'; not '.' or '..')" },
                 { "instance-id '..'", "instance-id: ..\n",
-                  "meta-data:1: instance-id: '..' cannot name a folder (empty, '.', '..', '/' or white space)" },
+                  "meta-data:1: instance-id: '..' is not a valid instance id (1-255 ASCII letters, digits and punctuation; no '/'; not '.' or '..')" },
                 { "a string, not a mapping", "instance-id=foo\n",
                   "meta-data:1: expected a mapping of keys, got a string" },
                 { "a list, not a mapping", "- a\n- b\n", "meta-data:1: expected a mapping of keys, got a list" },
@@ -204,6 +204,166 @@ static void test_metadata(void)
            !kiln_instance_id_valid("") && !kiln_instance_id_valid(".") && !kiln_instance_id_valid("a/b") &&
            !kiln_instance_id_valid("a\tb"),
            "kiln_instance_id_valid");
+        ok(kiln_instance_id_valid("web:1") && kiln_instance_id_valid("a%3Ab") && kiln_instance_id_valid("~!@#$*") &&
+           !kiln_instance_id_valid("a\xc3\xa9") && !kiln_instance_id_valid(".."),
+           "kiln_instance_id_valid: punctuation yes, non-ASCII no");
+        is_int(kiln_nocloud_metadata_parse(&in, "instance-id: 'web:1'\n", 20), 0, "meta-data: instance-id 'web:1' taken");
+        ok(in.instance_id && !strcmp(in.instance_id, "web:1"), "meta-data: the id kept as it is, not sanitised");
+        kiln_instance_free(&in);
+}
+
+/* --- the folder name of an instance id --------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Undo the %XX escapes of a name without "%%"; NULL when it is no such name. */
+static char *unescape(const char *name)
+{
+        char *out = malloc(strlen(name) + 1), *o = out;
+
+        for (const char *p = name; out && *p; p++) {
+                unsigned v;
+                if (*p != '%') {
+                        *o++ = *p;
+                } else if (sscanf(p + 1, "%2X", &v) == 1 && p[1] && p[2]) {
+                        *o++ = (char)v;
+                        p += 2;
+                } else {
+                        free(out);
+                        return NULL;
+                }
+        }
+        if (o)
+                *o = 0;
+        return out;
+}
+
+static bool name_chars_ok(const char *n)
+{
+        return *n && strlen(n) <= KILN_INSTANCE_DIR_NAME_MAX && strcmp(n, ".") && strcmp(n, "..") &&
+               strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-%") == strlen(n);
+}
+
+static void test_instance_dir_name(void)
+{
+        static const struct {
+                const char *id, *name;
+                int r;
+        } cases[] = {
+                { "i-0123456789abcdef0", "i-0123456789abcdef0", 0 },
+                { "iid-local01", "iid-local01", 0 },
+                { "0f6c3e0a-1b2c-4d5e-8f90-123456789abc", "0f6c3e0a-1b2c-4d5e-8f90-123456789abc", 0 },
+                { "nocloud", "nocloud", 0 },
+                { "web_1", "web_1", 0 },
+                { "...", "...", 0 },
+                { "web:1", "web%3A1", 1 },
+                { "web%3A1", "web%253A1", 1 },
+                { "web%253A1", "web%25253A1", 1 },
+                { "a+b@c", "a%2Bb%40c", 1 },
+                { "*", "%2A", 1 },
+                { "$(reboot)", "%24%28reboot%29", 1 },
+                { "'q'\"", "%27q%27%22", 1 },
+                { "~", "%7E", 1 },
+        };
+        char name[KILN_INSTANCE_DIR_NAME_MAX + 1], again[KILN_INSTANCE_DIR_NAME_MAX + 1], id[300];
+        int r;
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                memset(name, 'X', sizeof(name));
+                r = kiln_instance_dir_name(cases[i].id, name);
+                ok(r == cases[i].r && !strcmp(name, cases[i].name), "folder of '%s': '%s' (%d)", cases[i].id,
+                   r >= 0 ? name : kiln_last_error(), r);
+        }
+        /* The escaped form of an id, taken as an id, gets a folder of its own. */
+        char a[KILN_INSTANCE_DIR_NAME_MAX + 1], b[KILN_INSTANCE_DIR_NAME_MAX + 1];
+        ok(kiln_instance_dir_name("web:1", a) == 1 && kiln_instance_dir_name(a, b) == 1 && strcmp(a, b) &&
+                   strcmp(b, "web:1"),
+           "'web:1' -> '%s'; '%s' as an id -> '%s': no collision", a, a, b);
+
+        static const char *const bad[] = { "", ".", "..", "a/b", "a b", "a\nb", "tab\there", "caf\xc3\xa9", "\x7f" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                kiln_clear_error();
+                r = kiln_instance_dir_name(bad[i], name);
+                ok(r == -EINVAL && strstr(kiln_last_error(), "is not a valid instance id") &&
+                           !strchr(kiln_last_error(), '\n'),
+                   "invalid id #%zu refused in one line: %s", i, kiln_last_error());
+        }
+        memset(id, 'a', 256);
+        id[256] = 0;
+        is_int(kiln_instance_dir_name(id, name), -EINVAL, "a 256-byte id refused");
+
+        /* Lengths: 255 plain bytes are their own name; escapes up to 255 bytes
+         * stay escapes; longer ones keep a prefix and add the SHA-256. */
+        id[255] = 0;
+        ok(kiln_instance_dir_name(id, name) == 0 && strlen(name) == 255, "255 plain bytes: their own name");
+        memset(id, ':', 85);
+        id[85] = 0;
+        ok(kiln_instance_dir_name(id, name) == 1 && strlen(name) == 255 && !strstr(name, "%%"),
+           "85 ':': an escape of exactly 255 bytes");
+        memset(id, ':', 86);
+        id[86] = 0;
+        r = kiln_instance_dir_name(id, name);
+        ok(r == 1 && strlen(name) <= 255 && strstr(name, "%%") && strlen(strstr(name, "%%")) == 66 &&
+                   !strncmp(name, "%3A%3A%3A", 9),
+           "86 ':': a prefix, '%%%%' and the SHA-256 (%zu bytes: %s)", strlen(name), name);
+        ok(kiln_instance_dir_name(id, again) == 1 && !strcmp(name, again), "the same id, the same name (stable)");
+        id[85] = ';';
+        ok(kiln_instance_dir_name(id, again) == 1 && strcmp(name, again), "another long id, another name");
+        memset(id, ':', 255);
+        id[255] = 0;
+        ok(kiln_instance_dir_name(id, name) == 1 && strlen(name) <= 255 && name_chars_ok(name) &&
+                   strlen(strstr(name, "%%")) == 66,
+           "a 255-byte id of escapes: %zu bytes", strlen(name));
+        /* The prefix is never cut inside an escape. */
+        snprintf(id, sizeof(id), "%0188dx", 0); /* 188 plain, then 'x': escape boundaries at 189 */
+        memset(id + 189, ':', 40);
+        id[229] = 0;
+        ok(kiln_instance_dir_name(id, name) == 1 && strstr(name, "%%") == name + 189, "cut at 189 bytes, between escapes");
+        id[187] = ':';
+        ok(kiln_instance_dir_name(id, name) == 1 && strstr(name, "%%") == name + 187 && name_chars_ok(name),
+           "an escape across byte 189 is left out whole");
+
+        /* Every id over a small alphabet, up to 5 bytes (3905 ids): plain
+         * ones are their own name, the others undo to themselves, every name
+         * is a safe file name, and no two ids share one. */
+        static const char alpha[] = "a:%3A";
+        size_t n = 0, cap = 4000, bad_names = 0, collisions = 0, not_identity = 0, not_undone = 0;
+        char **names = calloc(cap, sizeof(*names));
+        for (size_t len = 1; len <= 5 && names; len++) {
+                size_t total = 1;
+                for (size_t k = 0; k < len; k++)
+                        total *= strlen(alpha);
+                for (size_t v = 0; v < total; v++) {
+                        size_t x = v;
+                        for (size_t k = 0; k < len; k++, x /= strlen(alpha))
+                                id[k] = alpha[x % strlen(alpha)];
+                        id[len] = 0;
+                        r = kiln_instance_dir_name(id, name);
+                        if (r < 0 || !name_chars_ok(name))
+                                bad_names++;
+                        if (r == 0 && strcmp(name, id))
+                                not_identity++;
+                        _cleanup_free_ char *back = r == 1 ? unescape(name) : NULL;
+                        if (r == 1 && (!back || strcmp(back, id)))
+                                not_undone++;
+                        if (n < cap)
+                                names[n++] = strdup(name);
+                }
+        }
+        if (names)
+                qsort(names, n, sizeof(*names), name_cmp);
+        for (size_t i = 1; names && i < n; i++)
+                if (!names[i] || !names[i - 1] || !strcmp(names[i], names[i - 1]))
+                        collisions++;
+        ok(n == 3905 && !bad_names && !collisions && !not_identity && !not_undone,
+           "3905 ids: %zu bad names, %zu shared, %zu plain ones renamed, %zu escapes that do not undo", bad_names,
+           collisions, not_identity, not_undone);
+        for (size_t i = 0; names && i < n; i++)
+                free(names[i]);
+        free(names);
 }
 
 /* --- an HTTP server in a thread ------------------------------------------- */
@@ -269,6 +429,14 @@ static void imds(int fd, const char *method, const char *path, const char *req)
                 { "/latest/meta-data/block-device-mapping/ami", "xvda" },
                 { "/latest/meta-data/block-device-mapping/ephemeral0", "sdb" },
                 { "/latest/meta-data/block-device-mapping/root", "/dev/xvda" },
+                /* Two NICs, listed out of device order, one with IPv6. */
+                { "/latest/meta-data/network/interfaces/macs/", "0A:00:00:00:00:02/\n0a:00:00:00:00:01/\n" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/device-number", "1" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/local-ipv4s", "172.31.40.7\n172.31.40.8" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/device-number", "0" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/local-ipv4s", "172.31.5.6" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/subnet-ipv4-cidr-block", "172.31.0.0/20" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/ipv6s", "2600:1f18::5" },
         };
 
         if (srv.always_503 || srv.fail_first) {
@@ -609,6 +777,16 @@ static void test_ec2(void)
         ok(!strcmp(buf, "ssh-ed25519 AAAAC3 my-key|ssh-rsa AAAAB3 other|ssh-rsa AAAAB4 other2"), "ec2: keys '%s'", buf);
         join(in.block_devices, buf, sizeof(buf));
         ok(!strcmp(buf, "ami=xvda|ephemeral0=sdb|root=/dev/xvda"), "ec2: block devices '%s'", buf);
+        is_int((int)in.n_nics, 2, "ec2: two NICs");
+        if (in.n_nics == 2) {
+                ok(!strcmp(in.nics[0].mac, "0a:00:00:00:00:01") && in.nics[0].device_number == 0 &&
+                   !strcmp(in.nics[0].subnet_ipv4_cidr, "172.31.0.0/20") && in.nics[0].ipv6s &&
+                   !strcmp(in.nics[0].ipv6s[0], "2600:1f18::5"), "ec2: NIC 0 first, with its subnet and IPv6");
+                join(in.nics[1].local_ipv4s, buf, sizeof(buf));
+                ok(!strcmp(in.nics[1].mac, "0a:00:00:00:00:02") && in.nics[1].device_number == 1 &&
+                   !in.nics[1].ipv6s && !in.nics[1].subnet_ipv4_cidr && !strcmp(buf, "172.31.40.7|172.31.40.8"),
+                   "ec2: NIC 1, MAC lowercased, two addresses, no IPv6 '%s'", buf);
+        }
         ok(in.user_data_len == sizeof(user_data) - 1 && !memcmp(in.user_data, user_data, in.user_data_len),
            "ec2: user data, binary-safe");
         ok(!strcmp(in.datasource, "ec2"), "ec2: datasource");
@@ -746,9 +924,9 @@ static void test_nocloud_dir(void)
         ok(in.vendor_data_len == 29, "nocloud: vendor-data");
         join(in.public_keys, buf, sizeof(buf));
         ok(!strcmp(buf, "ssh-ed25519 AAAA k"), "nocloud: keys");
-        join(in.notes, buf, sizeof(buf));
-        ok(!strcmp(buf, "network-config is not supported (ignored)"), "nocloud: network-config noted");
-        ok(!strcmp(logbuf, "datasource nocloud: network-config is not supported (ignored)\n"), "nocloud: logged");
+        ok(in.network_config_len == 11 && !memcmp(in.network_config, "version: 2\n", 11) && !in.notes,
+           "nocloud: network-config kept for the network pass");
+        ok(!logbuf[0], "nocloud: nothing logged");
         ok(!strcmp(in.datasource, "nocloud") && !strcmp(in.source, "/dev/vdb (cidata, iso9660)"), "nocloud: source");
         kiln_instance_free(&in);
 
@@ -760,7 +938,7 @@ static void test_nocloud_dir(void)
         snprintf(p, sizeof(p), "%s/network-config", dir);
         unlink(p);
         r = kiln_ds_nocloud_read_dir(&o, dir, "seed", &in);
-        ok(r == 0 && !strcmp(in.instance_id, "nocloud") && !in.vendor_data && !in.notes,
+        ok(r == 0 && !strcmp(in.instance_id, "nocloud") && !in.vendor_data && !in.notes && !in.network_config,
            "nocloud: default instance-id 'nocloud'");
         kiln_instance_free(&in);
 
@@ -972,6 +1150,7 @@ int main(void)
         }
         tap_plan_lazy();
         test_metadata();
+        test_instance_dir_name();
         test_http_pure();
         server_start();
         test_httpc();

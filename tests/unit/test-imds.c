@@ -2,16 +2,19 @@
 /*
  * The IMDS server without sockets: the HTTP request parser (complete,
  * partial, pipelined, every error and its limits), the state folder
- * (written, loaded, symbolic links never followed) and the responder (the
- * token flow, TTL bounds, expiry on a fake clock, 401/403/404/405/400,
- * listings, traversal attempts).
+ * (written, loaded, symbolic links never followed), the responder (the
+ * token flow, TTL bounds, expiry to the millisecond on a fake clock,
+ * 401/403/404/405/400, listings, traversal attempts), the network
+ * interfaces' tree, and the connection slots (flock, 429 past the cap).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/tap.h"
@@ -19,7 +22,8 @@
 #include "imds.h"
 #include "util.h"
 
-#define NOW 1700000000u
+#define NOW 1700000000u                 /* seconds */
+#define NOW_MS ((uint64_t)NOW * 1000)   /* the responder's clock */
 
 static int parse_str(const char *s, struct kiln_http_request *r)
 {
@@ -372,11 +376,11 @@ static void test_tokens(void)
                 free(dir);
                 return;
         }
-        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n", NOW, token), 200, "PUT token: 200");
+        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n", NOW_MS, token), 200, "PUT token: 200");
         is_int(strlen(token), KILN_IMDS_TOKEN_LEN, "token: 54 characters");
         ok(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == KILN_IMDS_TOKEN_LEN,
            "token: base64url");
-        ask(st, "PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n", NOW, &r);
+        ask(st, "PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n", NOW_MS, &r);
         ok(r.token_ttl == 60 && r.status == 200, "PUT token: the TTL is echoed");
         char head[KILN_IMDS_HEAD_MAX];
         int n = kiln_imds_response_head(&r, NOW, head, sizeof(head));
@@ -394,58 +398,73 @@ static void test_tokens(void)
                 "X-aws-ec2-metadata-token-ttl-seconds:\r\n",
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad_ttl); i++)
-                is_int(put_token(st, bad_ttl[i], NOW, NULL), 400, "PUT token, TTL '%.*s': 400",
+                is_int(put_token(st, bad_ttl[i], NOW_MS, NULL), 400, "PUT token, TTL '%.*s': 400",
                        (int)(strlen(bad_ttl[i]) > 2 ? strlen(bad_ttl[i]) - 2 : 0), bad_ttl[i]);
-        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 1\r\n", NOW, NULL), 200, "TTL 1: 200");
-        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\nX-Forwarded-For: 10.0.0.1\r\n", NOW,
+        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 1\r\n", NOW_MS, NULL), 200, "TTL 1: 200");
+        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\nX-Forwarded-For: 10.0.0.1\r\n", NOW_MS,
                          NULL),
                403, "PUT token with X-Forwarded-For: 403");
-        is_int(ask(st, "GET /latest/api/token HTTP/1.1\r\n\r\n", NOW, &r), 405, "GET on the token: 405");
+        is_int(ask(st, "GET /latest/api/token HTTP/1.1\r\n\r\n", NOW_MS, &r), 405, "GET on the token: 405");
         ok(r.allow, "... with Allow");
-        is_int(ask(st, "POST /latest/api/token HTTP/1.1\r\nContent-Length: 0\r\n\r\n", NOW, &r), 405,
+        is_int(ask(st, "POST /latest/api/token HTTP/1.1\r\nContent-Length: 0\r\n\r\n", NOW_MS, &r), 405,
                "POST on the token: 405");
-        is_int(ask(st, "PUT /latest/meta-data/ HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 5\r\n\r\n", NOW, &r),
+        is_int(ask(st, "PUT /latest/meta-data/ HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 5\r\n\r\n", NOW_MS, &r),
                405, "PUT elsewhere: 405");
-        is_int(ask(st, "DELETE /latest/meta-data/ HTTP/1.1\r\n\r\n", NOW, &r), 405, "DELETE: 405");
-        is_int(ask(st, "HEAD /latest/meta-data/ HTTP/1.1\r\n\r\n", NOW, &r), 405, "HEAD: 405");
-        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 5\r\n", NOW, NULL), 200,
+        is_int(ask(st, "DELETE /latest/meta-data/ HTTP/1.1\r\n\r\n", NOW_MS, &r), 405, "DELETE: 405");
+        is_int(ask(st, "HEAD /latest/meta-data/ HTTP/1.1\r\n\r\n", NOW_MS, &r), 405, "HEAD: 405");
+        is_int(put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 5\r\n", NOW_MS, NULL), 200,
                "PUT token under any version");
 
-        is_int(get(st, "/latest/meta-data/instance-id", token, NOW, body, sizeof(body)), 200, "GET with token: 200");
+        is_int(get(st, "/latest/meta-data/instance-id", token, NOW_MS, body, sizeof(body)), 200, "GET with token: 200");
         ok(!strcmp(body, "i-0123456789abcdef0"), "... the instance id");
-        is_int(get(st, "/latest/meta-data/instance-id", token, NOW + 21599, NULL, 0), 200, "token valid 1 s before expiry");
-        is_int(get(st, "/latest/meta-data/instance-id", token, NOW + 21600, NULL, 0), 401, "token expired: 401");
-        is_int(get(st, "/latest/meta-data/instance-id", NULL, NOW, NULL, 0), 401, "no token: 401");
-        is_int(get(st, "/latest/meta-data/instance-id", "", NOW, NULL, 0), 401, "empty token: 401");
-        is_int(get(st, "/latest/meta-data/instance-id", "garbage", NOW, NULL, 0), 401, "garbage token: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", token, NOW_MS + 21599 * 1000, NULL, 0), 200, "token valid 1 s before expiry");
+        is_int(get(st, "/latest/meta-data/instance-id", token, NOW_MS + 21600 * 1000, NULL, 0), 401, "token expired: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", NULL, NOW_MS, NULL, 0), 401, "no token: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", "", NOW_MS, NULL, 0), 401, "empty token: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", "garbage", NOW_MS, NULL, 0), 401, "garbage token: 401");
         char t2[KILN_IMDS_TOKEN_LEN + 1];
         memcpy(t2, token, sizeof(t2));
         t2[20] = t2[20] == 'A' ? 'B' : 'A';
-        is_int(get(st, "/latest/meta-data/instance-id", t2, NOW, NULL, 0), 401, "a token with a changed byte: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", t2, NOW_MS, NULL, 0), 401, "a token with a changed byte: 401");
         memcpy(t2, token, sizeof(t2));
         t2[KILN_IMDS_TOKEN_LEN - 1] ^= 1; /* the last char's unused bits */
-        is_int(get(st, "/latest/meta-data/instance-id", t2, NOW, NULL, 0), 401, "a non-canonical token: 401");
-        is_int(get(st, "/latest/meta-data/instance-id", token, NOW - 7 * 3600, NULL, 0), 401,
+        is_int(get(st, "/latest/meta-data/instance-id", t2, NOW_MS, NULL, 0), 401, "a non-canonical token: 401");
+        is_int(get(st, "/latest/meta-data/instance-id", token, NOW_MS - 7 * 3600 * 1000, NULL, 0), 401,
                "a token that lives longer than 6 h from now (clock went back): 401");
 
+        /* Lifetimes to the millisecond: a 1-second token PUT late in a
+         * second (x.999) is good right after, at x+1.000, and for its whole
+         * second; 1.1 s after the PUT it is gone. */
         char one[KILN_IMDS_TOKEN_LEN + 1];
-        put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 1\r\n", 1000, one);
-        is_int(get(st, "/latest/meta-data/", one, 1000, NULL, 0), 200, "TTL 1: valid in its second");
-        is_int(get(st, "/latest/meta-data/", one, 1001, NULL, 0), 401, "TTL 1: expired one second later");
+        put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 1\r\n", NOW_MS + 999, one);
+        is_int(get(st, "/latest/meta-data/", one, NOW_MS + 999, NULL, 0), 200, "TTL 1: valid when PUT");
+        is_int(get(st, "/latest/meta-data/", one, NOW_MS + 1000, NULL, 0), 200,
+               "TTL 1, PUT at x.999 s: still valid at x+1.000 s (not expired on arrival)");
+        is_int(get(st, "/latest/meta-data/", one, NOW_MS + 1998, NULL, 0), 200, "TTL 1: valid 999 ms after the PUT");
+        is_int(get(st, "/latest/meta-data/", one, NOW_MS + 1999, NULL, 0), 401, "TTL 1: expired 1000 ms after the PUT");
+        is_int(get(st, "/latest/meta-data/", one, NOW_MS + 999 + 1100, NULL, 0), 401, "TTL 1: expired 1.1 s after the PUT");
+        {
+                char raw[256];
+                snprintf(raw, sizeof(raw), "GET /latest/meta-data/ HTTP/1.1\r\nX-aws-ec2-metadata-token: %s\r\n\r\n", one);
+                ask(st, raw, NOW_MS + 1500, &r);
+                ok(r.status == 200 && r.token_ttl == 1, "a GET 501 ms after the PUT says 1 s left (rounded up): %u",
+                   r.token_ttl);
+                kiln_imds_response_free(&r);
+        }
 
         /* Another folder's secret does not take this token. */
         struct kiln_imds_state *v1 = NULL;
         char *p = path_in("v1");
         if (kiln_imds_load(p, &v1) == 0) {
-                is_int(get(v1, "/latest/meta-data/instance-id", token, NOW, NULL, 0), 401,
+                is_int(get(v1, "/latest/meta-data/instance-id", token, NOW_MS, NULL, 0), 401,
                        "another folder's token: 401");
-                is_int(get(v1, "/latest/meta-data/instance-id", NULL, NOW, body, sizeof(body)), 200,
+                is_int(get(v1, "/latest/meta-data/instance-id", NULL, NOW_MS, body, sizeof(body)), 200,
                        "IMDSv1 allowed: no token, 200");
-                is_int(get(v1, "/latest/meta-data/instance-id", "bad", NOW, NULL, 0), 401,
+                is_int(get(v1, "/latest/meta-data/instance-id", "bad", NOW_MS, NULL, 0), 401,
                        "IMDSv1 allowed, a bad token still 401");
-                is_int(get(v1, "/latest/user-data", NULL, NOW, NULL, 0), 404, "no user data: 404");
-                is_int(get(v1, "/latest/meta-data/public-keys/", NULL, NOW, NULL, 0), 404, "no key: no public-keys/");
-                is_int(get(v1, "/latest/", NULL, NOW, body, sizeof(body)), 200, "v1: GET /latest/");
+                is_int(get(v1, "/latest/user-data", NULL, NOW_MS, NULL, 0), 404, "no user data: 404");
+                is_int(get(v1, "/latest/meta-data/public-keys/", NULL, NOW_MS, NULL, 0), 404, "no key: no public-keys/");
+                is_int(get(v1, "/latest/", NULL, NOW_MS, body, sizeof(body)), 200, "v1: GET /latest/");
                 ok(!strcmp(body, "dynamic/\nmeta-data/"), "... no user-data listed");
                 kiln_imds_state_free(v1);
         } else {
@@ -473,7 +492,7 @@ static void test_tree(void)
                 ok(0, "load: %s", kiln_last_error());
                 goto out;
         }
-        put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 600\r\n", NOW, token);
+        put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 600\r\n", NOW_MS, token);
 
         static const struct {
                 const char *path;
@@ -540,7 +559,7 @@ static void test_tree(void)
                 { "/latest/meta-data/%c0%ae%c0%ae/secret", 404, NULL },
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-                int s = get(st, cases[i].path, token, NOW, body, sizeof(body));
+                int s = get(st, cases[i].path, token, NOW_MS, body, sizeof(body));
                 if (cases[i].body) {
                         if (!tap_ok(s == cases[i].status && !strcmp(body, cases[i].body), "GET %s: %d", cases[i].path,
                                     cases[i].status))
@@ -550,16 +569,16 @@ static void test_tree(void)
                 }
         }
 
-        is_int(get(st, "/latest/meta-data/", token, NOW, body, sizeof(body)), 200, "GET meta-data/");
+        is_int(get(st, "/latest/meta-data/", token, NOW_MS, body, sizeof(body)), 200, "GET meta-data/");
         ok(!strcmp(body, "ami-id\nami-launch-index\nblock-device-mapping/\nhostname\ninstance-action\ninstance-id\n"
                          "instance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/\npublic-keys/\n"
                          "services/"),
            "meta-data/ listing, sorted, folders with '/', no links");
-        is_int(get(st, "/", token, NOW, body, sizeof(body)), 200, "GET /");
+        is_int(get(st, "/", token, NOW_MS, body, sizeof(body)), 200, "GET /");
         ok(!strncmp(body, "1.0\n2007-01-19\n", 15) && strstr(body, "\n2009-04-04\n") &&
                    !strcmp(body + strlen(body) - 7, "\nlatest"),
            "GET / lists versions");
-        is_int(get(st, "/latest/dynamic/instance-identity/document", token, NOW, body, sizeof(body)), 200,
+        is_int(get(st, "/latest/dynamic/instance-identity/document", token, NOW_MS, body, sizeof(body)), 200,
                "identity document");
         ok(strstr(body, "\"instanceId\": \"i-0123456789abcdef0\"") && strstr(body, "\"region\": \"us-east-1\"") &&
                    strstr(body, "\"pendingTime\": \"2023-11-14T22:13:20Z\"") &&
@@ -568,7 +587,7 @@ static void test_tree(void)
 
         /* Connection handling follows the request. */
         struct kiln_imds_response r;
-        ask(st, "GET /latest/meta-data/ami-id HTTP/1.1\r\nConnection: close\r\n\r\n", NOW, &r);
+        ask(st, "GET /latest/meta-data/ami-id HTTP/1.1\r\nConnection: close\r\n\r\n", NOW_MS, &r);
         ok(r.close && r.status == 401, "Connection: close carried into the response");
         kiln_imds_respond_error(-EMSGSIZE, &r);
         ok(r.status == 431 && r.close, "a parse error: 431 and close");
@@ -580,6 +599,257 @@ out:
         free(evildir);
         free(alias);
         free(outside);
+        free(dir);
+}
+
+/* ------------------------------------------------------- network interfaces */
+
+static const struct kiln_imds_nic nics3[] = {
+        { .device_number = 0, .mac = "0a:00:00:00:00:01", .interface_id = "eni-0123456789abcdef0",
+          .local_hostname = "ip-169-254-0-15.ec2.internal", .local_ipv4 = "169.254.0.15",
+          .subnet_id = "subnet-00000000000000000", .subnet_ipv4_cidr = "169.254.0.0/16" },
+        { .device_number = 2, .mac = "0a:00:00:00:00:03", .interface_id = "eni-22222222222222222",
+          .local_hostname = "ip-100-64-32-15.ec2.internal", .local_ipv4 = "100.64.32.15",
+          .subnet_id = "subnet-22222222", .subnet_ipv4_cidr = "100.64.32.0/20" },
+        { .device_number = 1, .mac = "0a:00:00:00:00:02", .interface_id = "eni-11111111111111111",
+          .local_hostname = "ip-100-64-16-15.ec2.internal", .local_ipv4 = "100.64.16.15",
+          .subnet_id = "subnet-11111111111111111", .subnet_ipv4_cidr = "100.64.16.0/20",
+          .ipv6 = "fd00:ec2:0:1:800:ff:fe00:2", .subnet_ipv6_cidr = "fd00:ec2:0:1::/64" },
+};
+static const char *const vpc4[] = { "169.254.0.0/16", "100.64.0.0/16" };
+
+static struct kiln_imds_instance nic_instance(void)
+{
+        struct kiln_imds_instance in = instance();
+        in.mac = "0a:00:00:00:00:01";
+        in.local_ipv4 = "169.254.0.15";
+        in.hostname = "ip-169-254-0-15.ec2.internal";
+        in.nics = nics3;
+        in.n_nics = ARRAY_SIZE(nics3);
+        in.vpc_id = "vpc-0123456789abcdef0";
+        in.vpc_ipv4_cidrs = vpc4;
+        in.n_vpc_ipv4_cidrs = 2;
+        in.vpc_ipv6_cidr = "fd00:ec2::/56";
+        in.security_group_id = "sg-0123456789abcdef0";
+        return in;
+}
+
+static void test_nics(void)
+{
+        struct kiln_imds_instance in = nic_instance();
+        struct kiln_imds_state *st = NULL;
+        char *dir = path_in("nics"), body[4096], token[KILN_IMDS_TOKEN_LEN + 1];
+
+        is_int(kiln_imds_dir_write(dir, &in), 0, "dir_write with three NICs: %s", kiln_last_error());
+        if (kiln_imds_load(dir, &st) < 0) {
+                ok(0, "load: %s", kiln_last_error());
+                free(dir);
+                return;
+        }
+        put_token(st, "X-aws-ec2-metadata-token-ttl-seconds: 600\r\n", NOW_MS, token);
+        static const struct {
+                const char *path, *body;
+        } cases[] = {
+                { "/latest/meta-data/mac", "0a:00:00:00:00:01" },
+                { "/latest/meta-data/local-ipv4", "169.254.0.15" },
+                { "/latest/meta-data/network/interfaces/macs/", "0a:00:00:00:00:01/\n0a:00:00:00:00:02/\n0a:00:00:00:00:03/" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/",
+                  "device-number\ninterface-id\nipv6s\nlocal-hostname\nlocal-ipv4s\nmac\nowner-id\nsecurity-group-ids\n"
+                  "security-groups\nsubnet-id\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks\nvpc-id\n"
+                  "vpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks\nvpc-ipv6-cidr-blocks" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/",
+                  "device-number\ninterface-id\nlocal-hostname\nlocal-ipv4s\nmac\nowner-id\nsecurity-group-ids\n"
+                  "security-groups\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id\nvpc-ipv4-cidr-block\n"
+                  "vpc-ipv4-cidr-blocks" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/device-number", "0" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/device-number", "2" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/interface-id", "eni-11111111111111111" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/local-hostname", "ip-100-64-32-15.ec2.internal" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/local-ipv4s", "100.64.32.15" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/mac", "0a:00:00:00:00:03" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/owner-id", "000000000000" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/security-group-ids", "sg-0123456789abcdef0" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:01/security-groups", "default" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/subnet-id", "subnet-22222222" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/subnet-ipv4-cidr-block", "100.64.16.0/20" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/vpc-id", "vpc-0123456789abcdef0" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/vpc-ipv4-cidr-block", "169.254.0.0/16" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/vpc-ipv4-cidr-blocks",
+                  "169.254.0.0/16\n100.64.0.0/16" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/ipv6s", "fd00:ec2:0:1:800:ff:fe00:2" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/subnet-ipv6-cidr-blocks", "fd00:ec2:0:1::/64" },
+                { "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:02/vpc-ipv6-cidr-blocks", "fd00:ec2::/56" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                int s = get(st, cases[i].path, token, NOW_MS, body, sizeof(body));
+                if (!tap_ok(s == 200 && !strcmp(body, cases[i].body), "GET %s", cases[i].path + 40))
+                        tap_diag("  got %d '%s'", s, body);
+        }
+        is_int(get(st, "/latest/meta-data/network/interfaces/macs/0a:00:00:00:00:03/ipv6s", token, NOW_MS, NULL, 0), 404,
+               "no ipv6s for a NIC without IPv6");
+        kiln_imds_state_free(st);
+        free(dir);
+
+        /* What dir_write refuses: every field checked, one line naming it. */
+        struct kiln_imds_nic bad_nics[ARRAY_SIZE(nics3)];
+        static const struct {
+                int field;
+                const char *value, *msg;
+        } bad[] = {
+                { 0, "0a:00:00:00:00:09", "network interface 0 (0a:00:00:00:00:09, 169.254.0.15) is not the instance's" },
+                { 1, "0a:00:00:00:00:01", "mac 0a:00:00:00:00:01 given twice" },
+                { 2, "eni-xyz", "interface id 'eni-xyz' is not eni-" },
+                { 3, "subnet-1", "subnet id 'subnet-1' is not subnet-" },
+                { 4, "100.64.48.0/20", "subnet '100.64.48.0/20' is not A.B.C.D/N holding 100.64.32.15" },
+                { 4, "100.64.32.1/20", "subnet '100.64.32.1/20' is not A.B.C.D/N" },
+                { 4, "100.64.32.0/33", "subnet '100.64.32.0/33'" },
+                { 5, "fd00:ec2:0:2::/64", "IPv6 subnet 'fd00:ec2:0:2::/64' is not PREFIX/N holding" },
+                { 6, "not-an-address", "IPv6 subnet 'fd00:ec2:0:1::/64' is not PREFIX/N holding 'not-an-address'" },
+                { 7, "1.2.3", "local ipv4 '1.2.3' is not a dotted quad" },
+                { 8, "two words", "local hostname 'two words'" },
+                { 9, NULL, "no network interface with device number 0" },
+                { 10, NULL, "network interface device number 2 given twice" },
+                { 11, NULL, "a network interface has an IPv6 address but the VPC no IPv6 block" },
+                { 12, NULL, "vpc id 'vpc-1' is not vpc-" },
+                { 13, NULL, "VPC block '10.0.0.0/33' is not A.B.C.D/N" },
+                { 14, NULL, "security group id '' is not sg-" },
+                { 15, NULL, "network interface device number 16 is not 0..15" },
+        };
+        char *bdir = path_in("nics-bad");
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                static const char *const badvpc[] = { "10.0.0.0/33" };
+                memcpy(bad_nics, nics3, sizeof(bad_nics));
+                in = nic_instance();
+                in.nics = bad_nics;
+                switch (bad[i].field) {
+                case 0: bad_nics[0].mac = bad[i].value; break;
+                case 1: bad_nics[1].mac = bad[i].value; break;
+                case 2: bad_nics[1].interface_id = bad[i].value; break;
+                case 3: bad_nics[2].subnet_id = bad[i].value; break;
+                case 4: bad_nics[1].subnet_ipv4_cidr = bad[i].value; break;
+                case 5: bad_nics[2].subnet_ipv6_cidr = bad[i].value; break;
+                case 6: bad_nics[2].ipv6 = bad[i].value; break;
+                case 7: bad_nics[1].local_ipv4 = bad[i].value; break;
+                case 8: bad_nics[2].local_hostname = bad[i].value; break;
+                case 9: bad_nics[0].device_number = 3; break;
+                case 10: bad_nics[2].device_number = 2; break;
+                case 11: in.vpc_ipv6_cidr = NULL; break;
+                case 12: in.vpc_id = "vpc-1"; break;
+                case 13: in.vpc_ipv4_cidrs = badvpc; in.n_vpc_ipv4_cidrs = 1; break;
+                case 14: in.security_group_id = NULL; break;
+                case 15: bad_nics[1].device_number = 16; break;
+                }
+                kiln_clear_error();
+                int k = kiln_imds_dir_write(bdir, &in);
+                bool good = k == -EINVAL && strstr(kiln_last_error(), bad[i].msg) && access(bdir, F_OK) < 0;
+                if (!good)
+                        tap_diag("  got %d '%s'", k, kiln_last_error());
+                ok(good, "dir_write refuses: %s", bad[i].msg);
+        }
+        free(bdir);
+}
+
+/* ------------------------------------------------------- connection slots */
+
+static void test_slots(void)
+{
+        struct kiln_imds_instance in = instance();
+        struct kiln_imds_state *st = NULL;
+        char *dir = path_in("capped"), *p;
+        int a = -1, b = -1, c = -1;
+
+        in.max_connections = 2;
+        is_int(kiln_imds_dir_write(dir, &in), 0, "dir_write with max_connections 2");
+        p = path_in("capped/settings");
+        uint8_t *text = NULL;
+        size_t len = 0;
+        ok(read_full_file(p, 4096, &text, &len) == 0 && len == 28 && !memcmp(text, "imds_v1=0\nmax_connections=2\n", 28),
+           "settings: imds_v1=0, max_connections=2");
+        free(text);
+        free(p);
+        is_int(kiln_imds_load(dir, &st), 0, "load");
+        ok(st && kiln_imds_max_connections(st) == 2, "max_connections read back: 2");
+        kiln_imds_state_free(st);
+
+        is_int(kiln_imds_slot_take(dir, 2, &a), 0, "slot 1 of 2 taken");
+        is_int(kiln_imds_slot_take(dir, 2, &b), 0, "slot 2 of 2 taken");
+        is_int(kiln_imds_slot_take(dir, 2, &c), -EBUSY, "a third connection: -EBUSY");
+        close(a);
+        is_int(kiln_imds_slot_take(dir, 2, &c), 0, "a slot is free again once its holder closes it");
+        close(b);
+        /* A process that ends without letting go (a crash) frees its slot too. */
+        int up[2], down[2]; /* child -> parent, parent -> child */
+        if (pipe(up) == 0 && pipe(down) == 0) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        int fd;
+                        char x = kiln_imds_slot_take(dir, 2, &fd) == 0 ? 'y' : 'n';
+                        if (write(up[1], &x, 1) != 1 || read(down[0], &x, 1) < 0) /* wait, then die holding it */
+                                _exit(2);
+                        raise(SIGKILL);
+                        _exit(3);
+                }
+                char got = 0;
+                ok(read(up[0], &got, 1) == 1 && got == 'y', "another process takes the last slot");
+                is_int(kiln_imds_slot_take(dir, 2, &a), -EBUSY, "... and holds it");
+                if (write(down[1], "x", 1) != 1)
+                        tap_diag("cannot wake the child");
+                int status = 0;
+                waitpid(pid, &status, 0);
+                ok(WIFSIGNALED(status), "... until it is killed (SIGKILL)");
+                is_int(kiln_imds_slot_take(dir, 2, &a), 0, "then the slot is free");
+                close(a);
+                close(up[0]);
+                close(up[1]);
+                close(down[0]);
+                close(down[1]);
+        }
+        close(c);
+        p = path_in("capped/slots");
+        struct stat sb;
+        ok(lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700, "slots/ is a private folder");
+        free(p);
+        /* slots/ as a link is never followed. */
+        char *q = path_in("capped2");
+        is_int(kiln_imds_dir_write(q, &in), 0, "another folder");
+        p = path_in("capped2/slots");
+        rmdir(p);
+        ok(symlink(tmpdir, p) == 0, "its slots/ replaced by a link");
+        int fd = -1;
+        kiln_clear_error();
+        ok(kiln_imds_slot_take(q, 2, &fd) < 0 && strstr(kiln_last_error(), "slots"), "... is refused: %s",
+           kiln_last_error());
+        free(p);
+        free(q);
+
+        struct kiln_imds_response r;
+        kiln_imds_respond_throttled(&r);
+        char head[KILN_IMDS_HEAD_MAX];
+        int n = kiln_imds_response_head(&r, NOW, head, sizeof(head));
+        ok(r.status == 429 && r.close && n > 0 && strstr(head, "HTTP/1.1 429 Too Many Requests\r\n") &&
+                   strstr(head, "Connection: close\r\n"),
+           "throttled: 429 Too Many Requests, and close");
+
+        /* Settings the loader refuses. */
+        static const char *const bad[] = { "max_connections=0\n", "max_connections=1025\n", "max_connections=x\n",
+                                           "max_connections=\n", "max_connections=016\n" };
+        p = path_in("capped/settings");
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                FILE *f = fopen(p, "w");
+                fputs(bad[i], f);
+                fclose(f);
+                kiln_clear_error();
+                int k = kiln_imds_load(dir, &st);
+                ok(k == -EBADMSG && strstr(kiln_last_error(), "max_connections=1..1024"), "settings '%.*s' refused",
+                   (int)strlen(bad[i]) - 1, bad[i]);
+                if (k == 0)
+                        kiln_imds_state_free(st);
+        }
+        free(p);
+        in.max_connections = 1025;
+        char *bd = path_in("capped-bad");
+        is_int(kiln_imds_dir_write(bd, &in), -EINVAL, "dir_write: max_connections over 1024 refused");
+        free(bd);
         free(dir);
 }
 
@@ -595,6 +865,8 @@ int main(void)
         test_write_and_load();
         test_tokens();
         test_tree();
+        test_nics();
+        test_slots();
         char cmd[256];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)

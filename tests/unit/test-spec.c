@@ -636,14 +636,16 @@ static void test_limits(void)
 /*
  * Failed parses free what they built: every error case above ran already, so
  * LeakSanitizer sees their leftovers now.  Without ASan there is no reliable
- * count (glibc's per-thread cache keeps freed chunks "in use"), so skip.
+ * count (glibc's per-thread cache keeps freed chunks "in use"): that build
+ * has no leak check, and `make check` runs this test built with ASan+UBSan
+ * too (build/san-unit/test-spec), where it does.
  */
 static void test_no_leaks(void)
 {
 #ifdef HAVE_LSAN
         is_int(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer finds no leaks");
 #else
-        ok(1, "# SKIP leak check needs -fsanitize=address");
+        tap_diag("no leak check in this build: `make check` runs it in the ASan+UBSan one (san-unit/test-spec)");
 #endif
 }
 

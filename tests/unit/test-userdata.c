@@ -166,6 +166,27 @@ static void test_mime(void)
         if (r == 0)
                 kiln_userdata_free(&ud);
 
+        /* How often each kind of script runs (cloud-init's handlers by frequency). */
+        r = decode("Content-Type: multipart/mixed; boundary=B\n\n"
+                   "--B\nContent-Type: text/x-shellscript-per-boot\n\n#!/bin/sh\necho boot\n"
+                   "--B\nContent-Type: Text/X-Shellscript-Per-Once\n\n#!/bin/sh\necho once\n"
+                   "--B\nContent-Type: text/x-shellscript-per-instance\n\n#!/bin/sh\necho instance\n"
+                   "--B\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho user\n"
+                   "--B\n\n#!/bin/sh\necho sniffed\n"
+                   "--B\nContent-Type: text/cloud-boothook\n\n#cloud-boothook\necho hook\n"
+                   "--B--\n",
+                   &ud);
+        ok(r == 0 && ud.n_parts == 6 && kiln_ud_script_freq(&ud.parts[0]) == KILN_UD_PER_BOOT &&
+           kiln_ud_script_freq(&ud.parts[1]) == KILN_UD_PER_ONCE &&
+           !strcmp(ud.parts[1].content_type, "text/x-shellscript-per-once") &&
+           kiln_ud_script_freq(&ud.parts[2]) == KILN_UD_PER_INSTANCE &&
+           kiln_ud_script_freq(&ud.parts[3]) == KILN_UD_PER_INSTANCE &&
+           kiln_ud_script_freq(&ud.parts[4]) == KILN_UD_PER_INSTANCE &&
+           ud.parts[5].type == KILN_UD_BOOTHOOK && kiln_ud_script_freq(&ud.parts[5]) == KILN_UD_PER_INSTANCE,
+           "script frequency: per-boot, per-once (type in any case), per-instance, plain and sniffed scripts");
+        if (r == 0)
+                kiln_userdata_free(&ud);
+
         /* "--XYZW" is not the boundary "--XYZ". */
         r = decode("Content-Type: multipart/mixed; boundary=XYZ\n\n--XYZ\n\nline\n--XYZW\nstill part one\n--XYZ--\n",
                    &ud);
