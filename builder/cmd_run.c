@@ -32,9 +32,9 @@
 #include "exec.h"
 #include "json.h"
 #include "launch.h"
+#include "userdata.h"
 #include "util.h"
 
-#define USER_DATA_MAX 16384     /* EC2's limit, before base64 */
 #define DEFAULT_TIMEOUT 600
 #define POWERDOWN_GRACE_MS 30000
 #define TERM_GRACE_MS 5000
@@ -833,7 +833,7 @@ static int load_inputs(struct ctx *x)
                 }
         }
         if (o->user_data) {
-                r = read_full_file(o->user_data, USER_DATA_MAX, &x->user_data, &x->user_data_len);
+                r = read_full_file(o->user_data, KILN_EC2_USER_DATA_MAX, &x->user_data, &x->user_data_len);
                 if (r < 0) {
                         kiln_fail("cannot read user data '%s': %s", o->user_data,
                                  r == -EFBIG ? "larger than EC2's 16384 bytes" : strerror(-r));

@@ -435,6 +435,10 @@ static int check(const char *file)
         if (ud.mime_depth)
                 printf(", MIME multipart (depth %u)", ud.mime_depth);
         printf(", %zu part%s\n", ud.n_parts, ud.n_parts == 1 ? "" : "s");
+        if (len > KILN_EC2_USER_DATA_MAX)
+                printf("warning: %zu bytes, more than EC2's limit of %u: RunInstances and kiln run refuse it "
+                       "(gzip it, or use a NoCloud seed, which takes up to %u MiB)\n",
+                       len, KILN_EC2_USER_DATA_MAX, KILN_UD_MAX_BYTES >> 20);
         if (ud.n_parts == 0)
                 puts("nothing to apply");
 

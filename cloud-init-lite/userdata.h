@@ -14,6 +14,9 @@
 #include <stdint.h>
 
 #define KILN_UD_MAX_BYTES (16u << 20) /* after every gzip layer is undone */
+/* EC2's limit on user data as given to RunInstances, before base64: kiln run
+ * holds launches to it; a NoCloud seed takes up to KILN_UD_MAX_BYTES. */
+#define KILN_EC2_USER_DATA_MAX 16384u
 #define KILN_UD_MAX_PARTS 256
 #define KILN_UD_MAX_DEPTH 8            /* MIME nesting and gzip layers together */
 

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Grow the root partition to the end of its disk: plan (pure), then apply
- * through the disk seam in a crash-safe order.  See grow.h for the order and
- * FORMATS.md 2.4-2.5 for where the new end goes (growpart's max_end).
+ * through the disk seam in a crash-safe order (see grow.h).  The new end is
+ * where cloud-utils' growpart puts it (its max_end): just before the next
+ * partition that starts after this one, else the last usable sector (GPT:
+ * the disk's last sector - 33 for the backup array and header, per UEFI
+ * 2.x's GPT layout; MBR: capped at 2^32 - 1 sectors).
  */
 #include "grow.h"
 

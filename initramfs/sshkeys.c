@@ -6,7 +6,8 @@
  * The byte layouts follow OpenSSH's PROTOCOL.key and sshkey.c
  * (sshkey_private_to_blob2, the per-type serializers in ssh-ed25519.c,
  * ssh-ecdsa.c and ssh-rsa.c) and sshbuf-misc.c for the 70-column base64;
- * see FORMATS.md section 7.  Everything secret is built in a buffer
+ * tests/unit/test-sshkeys.c checks the files with ssh-keygen and sshd.
+ * Everything secret is built in a buffer
  * that is wiped before it is freed or grown.
  */
 #include "sshkeys.h"

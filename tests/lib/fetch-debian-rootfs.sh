@@ -1,16 +1,17 @@
 #!/bin/bash
-# fetch-debian-rootfs.sh — make sure a Debian bookworm rootfs tarball is in the
-# cache and print its path:
+# fetch-debian-rootfs.sh [FLAVOUR [SUITE]] — make sure a Debian rootfs tarball
+# (bookworm unless SUITE says otherwise) is in the cache and print its path:
 #
 #   tar=$(tests/lib/fetch-debian-rootfs.sh) || skip_all "no Debian rootfs"
+#   tar=$(tests/lib/fetch-debian-rootfs.sh "" trixie) || skip_all "no Debian 13 rootfs"
 #
 # The cache is the git-ignored .cache/ at the repository root, or $KILN_CACHE.
-# When debian-bookworm.tar is missing it is made with README.md's command
+# When debian-SUITE[-FLAVOUR].tar is missing it is made with README.md's command
 #   mmdebstrap --variant=minbase --include=linux-image-cloud-amd64,openssh-server,systemd-sysv
-#              --format=tar bookworm TMP SOURCES...
+#              --format=tar SUITE TMP SOURCES...
 # from this machine's own apt sources (every file of /etc/apt/sources.list and
-# sources.list.d that names the suite bookworm, passed by path, so no host name
-# is written anywhere) and its proxy / Check-Valid-Until settings, then renamed
+# sources.list.d that names the suite, passed by path, so no host name is
+# written anywhere) and its proxy / Check-Valid-Until settings, then renamed
 # into place: a crash or ^C never leaves a half-written tarball under the
 # final name.  A lock serialises concurrent runs of this script (parallel
 # tests); the second waits, then finds the tarball.
@@ -26,7 +27,6 @@ export LC_ALL=C
 
 die() { echo "fetch-debian-rootfs: $*" >&2; exit 1; }
 
-SUITE=bookworm
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KILN_CACHE:-$ROOT/.cache}
 # The flavour: "" (README.md's: minbase + cloud kernel + sshd + an init),
@@ -46,7 +46,23 @@ CACHE=${KILN_CACHE:-$ROOT/.cache}
 # "ifupdown" and "netplan" are the README's rootfs plus ifupdown (with
 # isc-dhcp-client, its DHCP client) or netplan.io: the network stacks
 # kiln-init renders for besides systemd-networkd (tests/t/t0740).
+#
+# SUITE: bookworm (Debian 12, the default) or trixie (Debian 13, whose
+# minbase has no e2fsprogs: tests/t/t0750).  This machine's sources name
+# bookworm only, so for trixie, unless some source names trixie itself, a
+# sources list is derived at run time from the machine's bookworm entries
+# (one-line or deb822): the suite names rewritten (bookworm -> trixie,
+# bookworm-updates -> trixie-updates, bookworm-security -> trixie-security,
+# other bookworm-* suites dropped), URIs, components, options and Signed-By
+# kept as they are.  It goes to a temporary folder outside the repository
+# (removed on exit), so again no host name is written anywhere.
 FLAVOUR=${1:-}
+SUITE=${2:-bookworm}
+case $SUITE in
+bookworm | trixie) ;;
+*) echo "fetch-debian-rootfs: unknown suite '$SUITE' (expected 'bookworm' or 'trixie')" >&2; exit 2 ;;
+esac
+BASE_SUITE=bookworm   # the suite this machine's own apt sources name
 INCLUDE=linux-image-cloud-amd64,openssh-server,systemd-sysv
 NAME=debian-$SUITE
 case $FLAVOUR in
@@ -89,14 +105,85 @@ exec 9>"$CACHE/.$NAME.lock"
 flock -w 1800 9 || die "cannot build '$OUT': another run holds $CACHE/.$NAME.lock"
 check_existing   # made by the run we waited for
 
-# This machine's apt sources for the suite, by path.
-sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-	[ -f "$f" ] || continue
-	if grep -Eq "^[^#]*[[:space:]]$SUITE([[:space:]]|\$)" "$f"; then
-		sources+=("$f")
-	fi
-done
+# This machine's apt source files that name suite $1, by path.
+machine_sources() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		if grep -Eq "^[^#]*[[:space:]]$1([[:space:]]|\$)" "$f"; then
+			printf '%s\n' "$f"
+		fi
+	done
+}
+
+# derive_sources FILE DIR: FILE's entries for $BASE_SUITE (and its -updates
+# and -security) rewritten for $SUITE, into DIR/N-NAME, NAME being FILE's
+# (its .list or .sources suffix tells mmdebstrap the format).  Nothing else
+# of an entry changes; a file left with no entry is not passed.
+derive_sources() {
+	local f=$1 dir=$2 out
+	case $f in
+	*.sources)
+		out=$dir/$(( ${#derived[@]} + 1 ))-$(basename "$f")
+		# deb822: stanzas are separated by blank lines; a stanza is kept
+		# when its Suites: field names a base suite, with that field rewritten.
+		awk -v from="$BASE_SUITE" -v to="$SUITE" '
+			function flush() {
+				if (keep && n) { if (printed) print ""; for (i = 1; i <= n; i++) print st[i]; printed = 1 }
+				n = 0; keep = 0
+			}
+			/^[[:space:]]*$/ { flush(); next }
+			/^[Ss]uites:/ {
+				line = "Suites:"
+				m = split(substr($0, 8), w, /[[:space:]]+/)
+				for (i = 1; i <= m; i++) {
+					if (w[i] == "") continue
+					if (w[i] == from) s = to
+					else if (w[i] == from "-updates") s = to "-updates"
+					else if (w[i] == from "-security") s = to "-security"
+					else continue
+					line = line " " s; keep = 1
+				}
+				st[++n] = line; next
+			}
+			{ st[++n] = $0 }
+			END { flush() }' "$f" >"$out" ;;
+	*)
+		out=$dir/$(( ${#derived[@]} + 1 ))-$(basename "$f")
+		# One-line: "deb [OPTIONS] URI SUITE COMPONENT...": the field after
+		# the URI is the suite; a line for another suite is dropped.
+		awk -v from="$BASE_SUITE" -v to="$SUITE" '
+			/^[[:space:]]*(#|$)/ { next }
+			{
+				i = 2
+				if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+				s = $(i + 1)
+				if (s == from) $(i + 1) = to
+				else if (s == from "-updates") $(i + 1) = to "-updates"
+				else if (s == from "-security") $(i + 1) = to "-security"
+				else next
+				print
+			}' "$f" >"$out" ;;
+	esac
+	[ -s "$out" ] && derived+=("$out")
+	return 0
+}
+
+mapfile -t sources < <(machine_sources "$SUITE")
+if [ ${#sources[@]} -eq 0 ] && [ "$SUITE" != "$BASE_SUITE" ]; then
+	mapfile -t base < <(machine_sources "$BASE_SUITE")
+	[ ${#base[@]} -gt 0 ] ||
+		die "cannot build '$OUT': no apt source on this machine names $SUITE or $BASE_SUITE"
+	srcdir=$(mktemp -d "${TMPDIR:-/tmp}/fetch-debian-rootfs.XXXXXX")
+	trap 'rm -rf "$srcdir"' EXIT
+	derived=()
+	for f in "${base[@]}"; do
+		derive_sources "$f" "$srcdir"
+	done
+	sources=("${derived[@]}")
+	echo "fetch-debian-rootfs: $SUITE from this machine's $BASE_SUITE sources, suites rewritten:" >&2
+	cat "${sources[@]}" | grep -Ei '^([[:space:]]*deb|suites:)' | sed 's/^/  /' >&2 || true
+fi
 [ ${#sources[@]} -gt 0 ] || die "cannot build '$OUT': no apt source on this machine names $SUITE"
 
 # The machine's own apt settings that decide whether a download works here.
@@ -106,7 +193,7 @@ while IFS= read -r line; do
 done < <(apt-config dump 2>/dev/null | grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
 
 tmp=$(mktemp "$CACHE/.$NAME.tar.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp"; [ -z "${srcdir:-}" ] || rm -rf "$srcdir"' EXIT
 echo "fetch-debian-rootfs: building $OUT with mmdebstrap (about a minute)" >&2
 mmdebstrap --mode=root --format=tar --variant=minbase \
 	--include="$INCLUDE" \
@@ -117,5 +204,6 @@ chmod 0644 "$tmp"
 printf '%s\n' "$INCLUDE" >"$OUT.include.tmp"
 mv -f "$tmp" "$OUT"
 mv -f "$OUT.include.tmp" "$OUT.include"
+[ -z "${srcdir:-}" ] || rm -rf "$srcdir"
 trap - EXIT
 echo "$OUT"

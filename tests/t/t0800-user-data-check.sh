@@ -196,6 +196,16 @@ test_expect_success 'not applied parts are named; empty input' '
 	has out "user data '\''empty'\'': 0 bytes, 0 parts" "nothing to apply"
 '
 
+test_expect_success 'over EC2'"'"'s 16384 bytes: a warning (kiln run refuses such user data), still checked' '
+	{ printf "#cloud-config\nruncmd:\n"; for i in $(seq 1 1500); do echo "  - echo line $i"; done; } >big.yaml &&
+	test $(wc -c <big.yaml) -gt 16384 &&
+	"$KILN" user-data check big.yaml >out &&
+	grep -q "^warning: $(wc -c <big.yaml) bytes, more than EC2'"'"'s limit of 16384: RunInstances and kiln run refuse it" out &&
+	head -c 16384 big.yaml >edge.yaml &&
+	"$KILN" user-data check edge.yaml >out2 &&
+	! grep -q "more than EC2" out2
+'
+
 test_expect_success 'usage and unreadable files' '
 	must_fail_with "^kiln: cannot read user data '\''nope'\'': No such file or directory$" \
 		"$KILN" user-data check nope &&
