@@ -63,6 +63,7 @@ LIBINIT_SRCS := \
 	builder/tables.c \
 	builder/ptable.c \
 	initramfs/cmdline.c \
+	initramfs/superblock.c \
 	initramfs/parttable.c \
 	initramfs/grow.c \
 	initramfs/sshkeys.c \
@@ -98,11 +99,15 @@ $(LIBINIT): $(patsubst %.c,$(O)/%.o,$(LIBINIT_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # kiln-init is PID 1 of the initramfs: static, stripped, no shared libraries.
-INIT_LIBS := -lblkid -lyaml -lcrypto -lz -lpthread
+# glibc's warnings about NSS and dlopen in a static program are filtered out
+# of ld's output, but ld's own exit status is the recipe's (PIPESTATUS): a
+# failed link fails the build, and no older kiln-init is left standing.
+INIT_LIBS := -lext2fs -lcom_err -lblkid -lyaml -lcrypto -lz -lpthread
 $(KILN_INIT): $(O)/initramfs/kiln-init.o $(LIBINIT)
 	@$(if $(Q),echo "  LD      $@ (static)")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -static -s -o $@ $^ $(INIT_LIBS) 2>&1 | \
-		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true; }
+	$(Q)rm -f $@ && $(CC) $(CFLAGS) $(LDFLAGS) -static -s -o $@ $^ $(INIT_LIBS) 2>&1 | \
+		{ grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true; }; \
+		exit $${PIPESTATUS[0]}
 	@test -x $@
 
 $(KILN): $(patsubst %.c,$(O)/%.o,$(KILN_SRCS)) $(LIBKILN)

@@ -581,10 +581,30 @@ static int make_initramfs(struct build *b)
         } else {
                 snprintf(b->res.initrd_note, sizeof(b->res.initrd_note), "the rootfs has no /%s: no modules", moddir);
         }
+        /* e2fsck from the rootfs, for kiln-init's check of the root before it
+         * writes; without one kiln-init can only refuse to write to a root
+         * marked with errors.  One that cannot be carried is a note, not an
+         * error: the image still boots. */
+        struct kiln_initramfs_files progs = { 0 };
+        kiln_clear_error();
+        r = kiln_initramfs_e2fsck(&src, &progs);
+        {
+                size_t l = strlen(b->res.initrd_note);
+                char *note = b->res.initrd_note + l, sz[32];
+                size_t left = sizeof(b->res.initrd_note) - l;
+                if (r > 0) {
+                        format_size(progs.total_bytes, sz, sizeof(sz));
+                        snprintf(note, left, "%se2fsck: /%s, with %zu more files (%s)", l ? "; " : "",
+                                 progs.files[0].src_path, progs.n_files - 1, sz);
+                } else if (r < 0) {
+                        snprintf(note, left, "%se2fsck not carried: %s", l ? "; " : "", kiln_last_error());
+                }
+        }
         struct kiln_initramfs_opts io = {
                 .init = init,
                 .init_len = init_len,
                 .modules = have_modules ? &mods : NULL,
+                .files = progs.n_files ? &progs : NULL,
                 .mtime = b->now,
                 .clamp = b->now,
                 /* Level 9: kiln-init alone (libcrypto, mostly) stays under 2 MiB
@@ -602,6 +622,7 @@ static int make_initramfs(struct build *b)
         }
         free(img);
         free(init);
+        kiln_initramfs_files_free(&progs);
         if (have_modules)
                 kiln_modules_free(&mods);
         return r;

@@ -164,7 +164,8 @@ int kiln_apply_timezone(const struct kiln_apply_ctx *ctx, const struct kiln_clou
  * [ephemeral0, /mnt]): etc/fstab's lines whose options hold
  * "comment=cloudconfig" are replaced, mount points are made, and an
  * ephemeral0 that is mounted is listed in the instance's "format" file for
- * the boot stage (formatted there with mkfs.ext4 -L ephemeral0 if blank).
+ * the boot stage (made ext4 there, labelled ephemeral0, by kiln-init itself
+ * through mkfs.h when blank).
  */
 int kiln_apply_mounts(const struct kiln_apply_ctx *ctx, const struct kiln_cloud_config *cc);
 

@@ -666,7 +666,8 @@ static int ec2_fetch(struct imds *m, struct kiln_instance *in)
         if (r < 0)
                 return r;
         if (!kiln_instance_id_valid(in->instance_id))
-                return kiln_errorf(-EBADMSG, "imds: instance-id '%.64s' cannot name a folder", in->instance_id);
+                return kiln_errorf(-EBADMSG, "imds: instance-id '%.64s' is not an instance id (" KILN_INSTANCE_ID_RULE ")",
+                                   in->instance_id);
         r = imds_text(m, "/latest/meta-data/local-hostname", false, &in->local_hostname);
         if (r >= 0)
                 r = imds_text(m, "/latest/meta-data/instance-type", false, &in->instance_type);

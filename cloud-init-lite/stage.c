@@ -4,7 +4,8 @@
  * kiln_stage_write() and kiln_stage_bootcmd(), run inside the booted system
  * by kiln_stage_run() ("kiln-init --stage boot|final").
  *
- * Layout, under var/lib/kiln/instances/ID/ of the root:
+ * Layout, under var/lib/kiln/instances/NAME/ of the root (NAME: the
+ * instance id's folder name, kiln_instance_dir_name()):
  *   scripts/part-NNN   user scripts run once per instance (0700), NNN = the
  *                      user-data part number
  *   scripts/runcmd     runcmd as a /bin/sh script (0700)
@@ -16,6 +17,7 @@
  *   deferred/index     deferred write_files: "NNN<TAB>MODE<TAB>APPEND<TAB>OWNER<TAB>PATH"
  *   deferred/NNN       their contents (0600)
  *   format             "DEVICE LABEL": instance-store devices to make ext4 if blank
+ *                      (by kiln-init itself, mkfs.c)
  *   final.conf         key=value: datasource, final_message, power_*
  *   power-condition    power_state's condition as a /bin/sh script
  *   final.done         the final stage's once-per-instance part is done
@@ -46,6 +48,7 @@
 
 #include <openssl/evp.h>
 
+#include "mkfs.h"
 #include "rootio.h"
 #include "util.h"
 
@@ -393,6 +396,8 @@ struct runner {
         char *instance_id;
         char *idir;        /* relative to the root */
         int failures;
+        /* Instance-store devices left blank at this boot: their mounts are skipped. */
+        struct lines unformatted;
 };
 
 static void out_write(struct runner *r, const char *buf, size_t len)
@@ -601,40 +606,64 @@ static int blkid_is_blank(const char *dev)
         return kiln_errorf(-EIO, "cannot probe '%s'", dev);
 }
 
+/*
+ * A device of "format" that could not be made ext4: logged, and its mounts
+ * skipped, but not a failure of the stage: an instance store is optional
+ * (its fstab entry has nofail), and kiln-bootcmd.service failing for it
+ * would leave the whole system degraded.
+ */
+static void store_skipped(struct runner *r, const char *dev, const char *why)
+{
+        say(r, "instance store %s: %s; left as it is and not mounted (not a failure of the boot)", dev, why);
+        if (lines_push(&r->unformatted, dev) < 0)
+                r->failures++;
+}
+
 static void boot_format(struct runner *r)
 {
-        static const char *const mkfs[] = { "sbin/mkfs.ext4", "usr/sbin/mkfs.ext4", NULL };
         _cleanup_free_ char *rel = NULL, *buf = NULL;
 
         if (asprintf(&rel, "%s/format", r->idir) < 0 || read_small(r, rel, &buf) < 0)
                 return;
         for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char dev[256], label[17];
-                int blank;
+                struct kiln_mkfs_result res;
+                struct timespec t0, t1;
+                char dev[256], label[17], size[32];
+                int blank, e;
 
                 if (sscanf(line, "%255s %16s", dev, label) != 2 || dev[0] != '/')
                         continue;
                 blank = r->opts->is_blank ? r->opts->is_blank(r->opts->ud, dev) : blkid_is_blank(dev);
                 if (blank < 0) {
-                        say(r, "instance store %s: %s", dev, kiln_last_error());
-                        r->failures++;
+                        store_skipped(r, dev, kiln_last_error());
                         continue;
                 }
                 if (!blank) {
                         say(r, "instance store %s: has a file system", dev);
                         continue;
                 }
-                _cleanup_free_ char *prog = find_program(r, mkfs);
-                if (!prog) {
-                        say(r, "instance store %s: blank, but the root has no mkfs.ext4", dev);
-                        r->failures++;
+                /*
+                 * kiln-init's own mkfs (libext2fs, linked in), never the
+                 * root's mkfs.ext4, even when the image has one: the store
+                 * is then made whatever the image holds (Debian 13's
+                 * minbase has no e2fsprogs at all), with the same features
+                 * on every image, and no mke2fs.conf of the image can pick
+                 * features its kernel does not mount.
+                 */
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                e = kiln_mkfs_ext4(dev, label, &res);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                if (e < 0) {
+                        _cleanup_free_ char *why = NULL;
+                        if (asprintf(&why, "blank, but cannot make ext4: %s", kiln_last_error()) < 0)
+                                why = NULL;
+                        store_skipped(r, dev, why ? why : "blank, but cannot make ext4");
                         continue;
                 }
-                char *argv[] = { prog, (char *)"-q", (char *)"-F", (char *)"-L", label, dev, NULL };
-                int st = run(r, argv);
-                say(r, "instance store %s: mkfs.ext4 -L %s %s (status %d)", dev, label, st == 0 ? "done" : "FAILED", st);
-                if (st != 0)
-                        r->failures++;
+                format_size(res.blocks * res.block_size, size, sizeof(size));
+                say(r, "instance store %s: made ext4, label %s, %s, %llu inodes, in %lld ms", dev, label, size,
+                    (unsigned long long)res.inodes,
+                    (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
         }
 }
 
@@ -716,6 +745,17 @@ static int mount_fallback(const char *dev, const char *path, const char *type, c
         return e;
 }
 
+/* Whether an fstab options field (comma-separated) holds the option name. */
+static bool has_option(const char *opts, const char *name)
+{
+        size_t n = strlen(name);
+
+        for (const char *p = opts; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+                        return true;
+        return false;
+}
+
 static void boot_mounts(struct runner *r)
 {
         static const char *const mount_prog[] = { "bin/mount", "usr/bin/mount", "sbin/mount", NULL };
@@ -735,6 +775,18 @@ static void boot_mounts(struct runner *r)
                         continue;
                 if (is_mounted(full)) {
                         say(r, "mounts: %s is mounted", mp);
+                        continue;
+                }
+                bool skip = false;
+                for (size_t i = 0; i < r->unformatted.n && !skip; i++)
+                        skip = !strcmp(r->unformatted.v[i], dev);
+                if (skip) {
+                        say(r, "mounts: %s not mounted: %s was left blank (above)", mp, dev);
+                        continue;
+                }
+                /* nofail, as systemd reads it: a volume that is not there is not a failure. */
+                if (dev[0] == '/' && has_option(opts, "nofail") && access(dev, F_OK) < 0 && errno == ENOENT) {
+                        say(r, "mounts: %s not mounted: no device %s (nofail)", mp, dev);
                         continue;
                 }
                 prog = find_program(r, mount_prog);
@@ -1269,6 +1321,7 @@ int kiln_stage_run(const char *stage, const struct kiln_stage_opts *opts)
         say(&r, "stage %s: %s", stage, r.failures ? "finished with failures (see above)" : "finished");
         ret = r.failures ? 1 : 0;
 out:
+        lines_free(&r.unformatted);
         free(r.idir);
         if (r.logfd >= 0)
                 close(r.logfd);

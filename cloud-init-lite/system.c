@@ -303,8 +303,19 @@ int kiln_apply_timezone(const struct kiln_apply_ctx *ctx, const struct kiln_clou
 
 #define MNT_COMMENT "comment=cloudconfig"
 
+/*
+ * cloud-init's mount_default_fields for systemd distros (cc_mounts.py and
+ * its schema's documented default today): [None, None, "auto",
+ * "defaults,nofail,x-systemd.after=cloud-init-network.service,_netdev", "0",
+ * "2"], with kiln's unit for cloud-init's.  cloud-init names the unit that
+ * formats the disks (disk_setup) and writes fstab; here that is
+ * kiln-bootcmd.service, whose boot stage makes the instance store ext4, so
+ * systemd never mounts it before.  nofail: a volume that is missing never
+ * fails the boot; _netdev keeps the mount out of local-fs.target, as
+ * cloud-init does.
+ */
 static const char *const default_fields[6] = {
-        NULL, NULL, "auto", "defaults,nofail,x-systemd.after=kiln-userdata.service,_netdev", "0", "2",
+        NULL, NULL, "auto", "defaults,nofail,x-systemd.after=kiln-bootcmd.service,_netdev", "0", "2",
 };
 
 struct mnt {

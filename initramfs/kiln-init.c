@@ -4,10 +4,12 @@
  * first-boot runner inside a booted system, and (as `kiln-init --stage
  * boot|final`) the runner of the user data's scripts after switch_root.  In
  * order: mounts, the kernel command line, modules, the root device, the
- * datasource and its user data, growing the root partition, mounting it,
- * growing ext4 online, the user data's first-boot modules and SSH host keys
- * once per instance, the log, and switch_root.  A failed task is logged and
- * the boot goes on.
+ * datasource and its user data, checking the root's filesystem (e2fsck -p
+ * when its superblock asks for it), growing the root partition, mounting it
+ * read-only and then read-write, growing ext4 online, the user data's
+ * first-boot modules and SSH host keys once per instance, the log, and
+ * switch_root with the kernel's arguments for init.  A failed task is logged
+ * and the boot goes on.  A root marked with errors is not written at all.
  */
 #include <blkid/blkid.h>
 #include <ctype.h>
@@ -17,6 +19,7 @@
 #include <limits.h>
 #include <linux/blkpg.h>
 #include <linux/fs.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,12 +42,15 @@
 #include "pid1.h"
 #include "sshkeys.h"
 #include "state.h"
+#include "superblock.h"
 #include "util.h"
 
 #define NEWROOT "/newroot"
 #define STATE_DIR KILN_STATE_DIR
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, __u64)
 #define DEFAULT_ROOT_WAIT_MS 30000
+/* The root's checker, when the initramfs writer found one in the rootfs. */
+#define E2FSCK "/sbin/e2fsck"
 
 /*
  * Crash tests: kiln.test_crash=TASK:N cuts the power (an immediate reboot,
@@ -134,6 +140,8 @@ struct ctx {
         char instance_id[KILN_INSTANCE_ID_MAX + 1];
         char state[PATH_MAX];      /* ROOT/var/lib/kiln/instances/NAME, NAME from kiln_instance_dir_name() */
         bool new_instance;
+        bool no_writes;            /* the root is not to be written: errors, or no read-write mount */
+        char no_writes_why[300];
         unsigned failed;
         struct kiln_ci ci;         /* the datasource and the user data */
 };
@@ -462,6 +470,150 @@ static void find_disk(struct ctx *c)
         snprintf(c->disk_dev, sizeof(c->disk_dev), "%.255s", slash ? slash + 1 : real);
 }
 
+/* ---------- checking the root before any write ---------- */
+
+static void no_writes(struct ctx *c, const char *fmt, ...) _printf_(2, 3);
+static void no_writes(struct ctx *c, const char *fmt, ...)
+{
+        va_list ap;
+
+        c->no_writes = true;
+        va_start(ap, fmt);
+        vsnprintf(c->no_writes_why, sizeof(c->no_writes_why), fmt, ap);
+        va_end(ap);
+}
+
+/* The root's superblock, read from the device itself (not through a mount,
+ * and with no libext2fs in kiln-init). */
+static int read_superblock(const char *dev, struct kiln_ext4_sb *ret)
+{
+        uint8_t buf[KILN_EXT4_SB_SIZE];
+        int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return kiln_errorf(-errno, "cannot open %s: %m", dev);
+        ssize_t n = pread(fd, buf, sizeof(buf), KILN_EXT4_SB_OFFSET);
+        int err = errno;
+        close(fd);
+        if (n != (ssize_t)sizeof(buf))
+                return kiln_errorf(n < 0 ? -err : -EIO, "cannot read the superblock of %s: %s", dev,
+                                   n < 0 ? strerror(err) : "short read");
+        return kiln_ext4_sb_parse(buf, sizeof(buf), ret);
+}
+
+/* What e2fsck's exit status says (e2fsck(8): the bits are or'ed). */
+static const char *e2fsck_meaning(int st)
+{
+        if (st >= 256)
+                return "killed by a signal";
+        if (st & 128)
+                return "shared-library error";
+        if (st & 32)
+                return "cancelled by the user";
+        if (st & 16)
+                return "usage or syntax error";
+        if (st & 8)
+                return "operational error";
+        if (st & 4)
+                return "errors left uncorrected";
+        if (st & 2)
+                return "errors corrected, the system should be rebooted";
+        if (st & 1)
+                return "errors corrected";
+        return "clean";
+}
+
+/*
+ * Before the root is mounted, and so before anything writes to it: when its
+ * superblock says it has errors, or it was not cleanly unmounted and the
+ * initramfs has an e2fsck, run `e2fsck -p` on the device (e2fsck refuses a
+ * mounted filesystem other than "/", and mounting would already replay the
+ * journal).  Writing stays off when errors remain or e2fsck fails.
+ */
+static void check_root(struct ctx *c, const char *dev, const char *fstype)
+{
+        struct kiln_ext4_sb sb;
+        char what[160];
+        int st, r;
+
+        if (strcmp(fstype, "ext4") && strcmp(fstype, "ext3") && strcmp(fstype, "ext2")) {
+                pid1_log("fsck: %s is %s, not checked (ext2/3/4 only)", dev, fstype);
+                return;
+        }
+        kiln_clear_error();
+        if (read_superblock(dev, &sb) < 0) {
+                /* Not ext2/3/4: mounting it as such fails next. */
+                pid1_log("fsck: %s: %s; not checked", dev, kiln_last_error());
+                return;
+        }
+        kiln_ext4_sb_describe(&sb, what, sizeof(what));
+        if (sb.clean) {
+                pid1_log("fsck: %s is clean", dev);
+                return;
+        }
+        if (access(E2FSCK, X_OK) < 0) {
+                if (sb.has_errors)
+                        no_writes(c, "%s is %s, and this initramfs has no e2fsck (the rootfs has none), so fsck was not possible",
+                                  dev, what);
+                else
+                        pid1_log("fsck: %s is %s; this initramfs has no e2fsck (the rootfs has none): the kernel replays the journal when it mounts it",
+                                 dev, what);
+                return;
+        }
+        /* -f: an error count alone does not make e2fsck -p check. */
+        const char *argv[5] = { E2FSCK, "-p" };
+        size_t n = 2;
+        if (sb.has_errors)
+                argv[n++] = "-f";
+        argv[n++] = dev;
+        argv[n] = NULL;
+        pid1_log("fsck: %s is %s: running e2fsck -p%s %s", dev, what, sb.has_errors ? " -f" : "", dev);
+        uint64_t t0 = pid1_now_ms();
+        kiln_clear_error();
+        r = pid1_run(argv, &st);
+        if (r < 0) {
+                if (sb.has_errors)
+                        no_writes(c, "%s is %s, and e2fsck could not run: %s", dev, what, kiln_last_error());
+                else
+                        pid1_log("fsck: %s; the kernel replays the journal when it mounts %s", kiln_last_error(), dev);
+                return;
+        }
+        pid1_log("fsck: e2fsck -p %s: exit status %d (%s) after %llu ms", dev, st, e2fsck_meaning(st),
+                 (unsigned long long)(pid1_now_ms() - t0));
+        if (st >= 4) {
+                no_writes(c, "e2fsck -p %s exited with %d (%s)", dev, st, e2fsck_meaning(st));
+                return;
+        }
+        if (st & 2) {
+                pid1_log("fsck: rebooting, as e2fsck asks");
+                sync();
+                reboot(RB_AUTOBOOT);
+                pid1_log("fsck: cannot reboot: %s; going on", strerror(errno));
+        }
+        kiln_clear_error();
+        if (read_superblock(dev, &sb) < 0) {
+                no_writes(c, "after e2fsck: %s", kiln_last_error());
+        } else if (sb.has_errors) {
+                kiln_ext4_sb_describe(&sb, what, sizeof(what));
+                no_writes(c, "e2fsck -p left %s %s", dev, what);
+        }
+}
+
+/* After the read-only mount, which may have replayed the journal: still no
+ * errors?  (ext2/3/4 only; the superblock is read from the device.) */
+static void recheck_root(struct ctx *c, const char *dev, const char *fstype)
+{
+        struct kiln_ext4_sb sb;
+        char what[160];
+
+        if (c->no_writes || (strcmp(fstype, "ext4") && strcmp(fstype, "ext3") && strcmp(fstype, "ext2")))
+                return;
+        if (read_superblock(dev, &sb) == 0 && sb.has_errors) {
+                kiln_ext4_sb_describe(&sb, what, sizeof(what));
+                no_writes(c, "%s is %s after its read-only mount", dev, what);
+        }
+}
+
 /* A candidate read from DMI, without its trailing white space, when it is a
  * valid instance id. */
 static bool dmi_id(const char *file, char *buf, size_t len)
@@ -708,9 +860,12 @@ int main(int argc, char **argv)
         unsigned loaded = 0;
         struct utsname un;
 
-        if (argc > 1 && !strcmp(argv[1], "--firstboot"))
+        /* As PID 1, argv is the kernel's arguments for init, never options
+         * of this program: "-- --firstboot" on the command line must not
+         * make PID 1 return (and the kernel panic). */
+        if (getpid() != 1 && argc > 1 && !strcmp(argv[1], "--firstboot"))
                 return firstboot_main();
-        if (argc > 2 && !strcmp(argv[1], "--stage"))
+        if (getpid() != 1 && argc > 2 && !strcmp(argv[1], "--stage"))
                 return stage_main(argv[2]);
         if (getpid() != 1) {
                 fprintf(stderr, "kiln-init: not PID 1; use --firstboot inside a booted system\n");
@@ -752,33 +907,55 @@ int main(int argc, char **argv)
         pid1_log("task root: ok in %llu ms (/dev/%s)", (unsigned long long)(pid1_now_ms() - tm), c.root_dev);
         find_disk(&c);
         run_task(&c, "datasource", task_datasource);
-        if (kiln_ci_growpart_off(&c.ci))
-                pid1_log("task growpart: skipped (growpart: mode off)");
-        else
-                run_task(&c, "growpart", task_growpart);
 
         char dev[300];
         snprintf(dev, sizeof(dev), "/dev/%s", c.root_dev);
-        mkdir(NEWROOT, 0755);
         const char *fstype = c.cmd.rootfstype[0] ? c.cmd.rootfstype : "ext4";
-        /* Mounted read-write for the first-boot tasks; remounted as asked. */
-        if (mount(dev, NEWROOT, fstype, 0, c.cmd.rootflags[0] ? c.cmd.rootflags : NULL) < 0) {
+        /* Nothing writes to the root's disk before its filesystem is checked. */
+        check_root(&c, dev, fstype);
+        if (!c.no_writes) {
+                if (kiln_ci_growpart_off(&c.ci))
+                        pid1_log("task growpart: skipped (growpart: mode off)");
+                else
+                        run_task(&c, "growpart", task_growpart);
+        }
+        mkdir(NEWROOT, 0755);
+        /* Read-only first; read-write only when writing is allowed. */
+        if (mount(dev, NEWROOT, fstype, MS_RDONLY, c.cmd.rootflags[0] ? c.cmd.rootflags : NULL) < 0) {
                 char why[512];
                 snprintf(why, sizeof(why), "cannot mount %s (%s) on " NEWROOT ": %s", dev, fstype, strerror(errno));
                 pid1_emergency(why);
         }
+        pid1_log("root: %s mounted read-only on " NEWROOT, dev);
+        recheck_root(&c, dev, fstype);
+        if (!c.no_writes) {
+                if (mount(NULL, NEWROOT, NULL, MS_REMOUNT, NULL) < 0)
+                        no_writes(&c, "cannot remount %s read-write: %s", dev, strerror(errno));
+                else
+                        pid1_log("root: %s remounted read-write for the tasks", dev);
+        }
+        if (c.no_writes)
+                pid1_log("kiln-init: NOT writing to the root: %s; skipping growpart, resizefs, userdata, network, "
+                         "sshkeys, the instance record and /var/log/kiln-init.log, and handing the root over read-only",
+                         c.no_writes_why);
         /* /run goes into the new root now rather than at switch_root, so
          * that what the first-boot modules put there (the units, bootcmd,
          * this binary for the stages) lands on the tmpfs the system keeps. */
         mkdir(NEWROOT "/run", 0755);
         if (mount("/run", NEWROOT "/run", NULL, MS_MOVE, NULL) < 0)
                 pid1_log("cannot move /run into the root: %s", strerror(errno));
-        run_tasks(&c);
-        pid1_log("kiln-init: %s finished in %llu ms%s", c.new_instance ? "first boot" : "boot",
-                 (unsigned long long)(pid1_now_ms() - t0), c.failed ? " (with failed tasks, see above)" : "");
-        save_log(&c);
-        if (c.cmd.rw != KILN_RW_RW && mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
-                pid1_log("cannot remount the root read-only: %s", strerror(errno));
+        if (!c.no_writes)
+                run_tasks(&c);
+        pid1_log("kiln-init: %s finished in %llu ms%s%s", c.new_instance ? "first boot" : "boot",
+                 (unsigned long long)(pid1_now_ms() - t0), c.failed ? " (with failed tasks, see above)" : "",
+                 c.no_writes ? " (the root was not written, see above)" : "");
+        if (!c.no_writes) {
+                save_log(&c);
+                if (c.cmd.rw != KILN_RW_RW && mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                        pid1_log("cannot remount the root read-only: %s", strerror(errno));
+        } else if (c.cmd.rw == KILN_RW_RW) {
+                pid1_log("root: stays read-only despite rw on the kernel command line, for the image's fsck");
+        }
         if (c.cmd.brk) {
                 /* kiln.break: a look around before the hand-over, when the
                  * initramfs has a shell (kiln's own has none). */
@@ -797,7 +974,16 @@ int main(int argc, char **argv)
                 }
         }
         const char *init = c.cmd.init[0] ? c.cmd.init : "/sbin/init";
-        int r = pid1_switch_root(NEWROOT, init);
+        /* The kernel's arguments for init ("single", what follows "--") are
+         * this program's own: they go on to the real init as they came. */
+        if (argc > 1) {
+                char shown[512] = "";
+                size_t l = 0;
+                for (int i = 1; i < argc && l < sizeof(shown); i++)
+                        l += (size_t)snprintf(shown + l, sizeof(shown) - l, " %s", argv[i]);
+                pid1_log("init: %s with the kernel's arguments for init:%s", init, shown);
+        }
+        int r = pid1_switch_root(NEWROOT, init, (const char *const *)argv + 1);
         char why[512];
         snprintf(why, sizeof(why), "switch_root to %s failed: %s", init, strerror(-r));
         pid1_emergency(why);

@@ -1240,6 +1240,429 @@ int kiln_modules_load_list(const struct kiln_modules *m, char **ret, size_t *ret
         return 0;
 }
 
+/* ------------------------------------------------- e2fsck and its libraries */
+
+#define PT_DYNAMIC 2
+#define PT_INTERP 3
+#define PT_LOAD 1
+#define DT_NULL 0
+#define DT_NEEDED 1
+#define DT_STRTAB 5
+#define DT_STRSZ 10
+#define DT_RPATH 15
+#define DT_RUNPATH 29
+#define ELF_MAX_PHDRS 4096u
+#define ELF_MAX_DYN 65536u
+#define ELF_MAX_NEEDED 256u
+
+/* What the loader needs of an ELF executable or shared object. */
+struct elf_deps {
+        unsigned class;    /* 1: ELF32, 2: ELF64 */
+        bool big;
+        unsigned machine;
+        char *interp;      /* PT_INTERP, NULL without */
+        struct strv needed; /* DT_NEEDED, in order */
+        char *runpath;     /* DT_RUNPATH, else DT_RPATH; NULL without */
+};
+
+static void elf_deps_free(struct elf_deps *e)
+{
+        free(e->interp);
+        strv_free(&e->needed);
+        free(e->runpath);
+        *e = (struct elf_deps){ 0 };
+}
+
+static uint64_t elf_rd(const uint8_t *p, bool big, unsigned n)
+{
+        uint64_t v = 0;
+        for (unsigned i = 0; i < n; i++)
+                v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+        return v;
+}
+
+static bool elf_in(size_t len, uint64_t off, uint64_t size)
+{
+        return off <= len && size <= len - off;
+}
+
+/* A NUL-terminated string at off in [start, start + size) of the file. */
+static char *elf_str(const uint8_t *p, size_t len, uint64_t start, uint64_t size, uint64_t off)
+{
+        if (!elf_in(len, start, size) || off >= size)
+                return NULL;
+        const char *s = (const char *)p + start + off;
+        size_t max = (size_t)(size - off);
+        const char *nul = memchr(s, 0, max);
+        return nul ? strndup(s, (size_t)(nul - s)) : NULL;
+}
+
+/* Parse the program headers and the dynamic section of an ELF file, every
+ * offset checked against len.  -EBADMSG with a message when malformed. */
+static int elf_deps_parse(const uint8_t *p, size_t len, const char *what, struct elf_deps *ret)
+{
+        struct elf_deps e = { 0 };
+        uint64_t phoff, phentsize, phnum, dyn_off = 0, dyn_size = 0, strtab = 0, strsz = 0, run = 0, rpath = 0;
+        bool have_dyn = false, have_strtab = false, have_run = false, have_rpath = false;
+        int r = -EBADMSG;
+
+        if (len < 52 || memcmp(p, "\x7f" "ELF", 4) || (p[4] != 1 && p[4] != 2) || (p[5] != 1 && p[5] != 2))
+                return kiln_errorf(-EBADMSG, "'%s' is not an ELF file", what);
+        e.class = p[4];
+        e.big = p[5] == 2;
+        bool b64 = e.class == 2;
+        if (b64 && len < 64)
+                return kiln_errorf(-EBADMSG, "'%s': truncated ELF header", what);
+        e.machine = (unsigned)elf_rd(p + 18, e.big, 2);
+        phoff = b64 ? elf_rd(p + 32, e.big, 8) : elf_rd(p + 28, e.big, 4);
+        phentsize = elf_rd(p + (b64 ? 54 : 42), e.big, 2);
+        phnum = elf_rd(p + (b64 ? 56 : 44), e.big, 2);
+        if (phnum > ELF_MAX_PHDRS || phentsize < (b64 ? 56u : 32u) || !elf_in(len, phoff, phnum * phentsize))
+                return kiln_errorf(-EBADMSG, "'%s': program headers out of the file", what);
+
+        /* Pass 1: the interpreter and the dynamic section. */
+        for (uint64_t i = 0; i < phnum; i++) {
+                const uint8_t *ph = p + phoff + i * phentsize;
+                uint32_t type = (uint32_t)elf_rd(ph, e.big, 4);
+                uint64_t off = b64 ? elf_rd(ph + 8, e.big, 8) : elf_rd(ph + 4, e.big, 4);
+                uint64_t filesz = b64 ? elf_rd(ph + 32, e.big, 8) : elf_rd(ph + 16, e.big, 4);
+                if (type == PT_INTERP && !e.interp) {
+                        e.interp = elf_str(p, len, off, filesz, 0);
+                        if (!e.interp || e.interp[0] != '/') {
+                                kiln_errorf(-EBADMSG, "'%s': bad PT_INTERP", what);
+                                goto fail;
+                        }
+                } else if (type == PT_DYNAMIC && !have_dyn) {
+                        if (!elf_in(len, off, filesz)) {
+                                kiln_errorf(-EBADMSG, "'%s': PT_DYNAMIC out of the file", what);
+                                goto fail;
+                        }
+                        dyn_off = off;
+                        dyn_size = filesz;
+                        have_dyn = true;
+                }
+        }
+        if (!have_dyn) {
+                *ret = e; /* static */
+                return 0;
+        }
+
+        /* Pass 2: DT_STRTAB's address and the entries naming strings. */
+        size_t entsz = b64 ? 16 : 8;
+        uint64_t n_dyn = MIN(dyn_size / entsz, (uint64_t)ELF_MAX_DYN);
+        uint64_t needed_off[ELF_MAX_NEEDED];
+        size_t n_needed = 0;
+        for (uint64_t i = 0; i < n_dyn; i++) {
+                const uint8_t *d = p + dyn_off + i * entsz;
+                uint64_t tag = elf_rd(d, e.big, b64 ? 8 : 4), val = elf_rd(d + (b64 ? 8 : 4), e.big, b64 ? 8 : 4);
+                if (tag == DT_NULL)
+                        break;
+                if (tag == DT_NEEDED) {
+                        if (n_needed == ELF_MAX_NEEDED) {
+                                r = kiln_errorf(-E2BIG, "'%s': more than %u DT_NEEDED entries", what, ELF_MAX_NEEDED);
+                                goto fail;
+                        }
+                        needed_off[n_needed++] = val;
+                } else if (tag == DT_STRTAB) {
+                        strtab = val;
+                        have_strtab = true;
+                } else if (tag == DT_STRSZ) {
+                        strsz = val;
+                } else if (tag == DT_RUNPATH) {
+                        run = val;
+                        have_run = true;
+                } else if (tag == DT_RPATH) {
+                        rpath = val;
+                        have_rpath = true;
+                }
+        }
+        if (!n_needed && !have_run && !have_rpath) {
+                *ret = e;
+                return 0;
+        }
+        if (!have_strtab) {
+                kiln_errorf(-EBADMSG, "'%s': DT_NEEDED without DT_STRTAB", what);
+                goto fail;
+        }
+        /* DT_STRTAB is an address: the PT_LOAD segment holding it says where
+         * in the file it is. */
+        uint64_t str_file = UINT64_MAX;
+        for (uint64_t i = 0; i < phnum && str_file == UINT64_MAX; i++) {
+                const uint8_t *ph = p + phoff + i * phentsize;
+                if (elf_rd(ph, e.big, 4) != PT_LOAD)
+                        continue;
+                uint64_t off = b64 ? elf_rd(ph + 8, e.big, 8) : elf_rd(ph + 4, e.big, 4);
+                uint64_t vaddr = b64 ? elf_rd(ph + 16, e.big, 8) : elf_rd(ph + 8, e.big, 4);
+                uint64_t filesz = b64 ? elf_rd(ph + 32, e.big, 8) : elf_rd(ph + 16, e.big, 4);
+                if (strtab >= vaddr && strtab - vaddr < filesz)
+                        str_file = off + (strtab - vaddr);
+        }
+        if (str_file == UINT64_MAX || !elf_in(len, str_file, 1)) {
+                kiln_errorf(-EBADMSG, "'%s': DT_STRTAB is in no loaded segment", what);
+                goto fail;
+        }
+        if (!strsz || !elf_in(len, str_file, strsz))
+                strsz = len - str_file;
+        for (size_t i = 0; i < n_needed; i++) {
+                char *name = elf_str(p, len, str_file, strsz, needed_off[i]);
+                if (!name || !*name) {
+                        free(name);
+                        kiln_errorf(-EBADMSG, "'%s': a DT_NEEDED name is out of its string table", what);
+                        goto fail;
+                }
+                if (strv_has(&e.needed, name)) {
+                        free(name);
+                        continue;
+                }
+                if (strv_push(&e.needed, name) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+        if (have_run || have_rpath) {
+                e.runpath = elf_str(p, len, str_file, strsz, have_run ? run : rpath);
+                if (!e.runpath) {
+                        kiln_errorf(-EBADMSG, "'%s': DT_RUNPATH is out of its string table", what);
+                        goto fail;
+                }
+        }
+        *ret = e;
+        return 0;
+fail:
+        elf_deps_free(&e);
+        return r;
+}
+
+/* Debian's multiarch folder for an ELF machine and class (NULL: none). */
+static const char *multiarch(unsigned machine, unsigned class, bool big)
+{
+        switch (machine) {
+        case 62: return "x86_64-linux-gnu";                    /* EM_X86_64 */
+        case 3: return "i386-linux-gnu";                       /* EM_386 */
+        case 183: return "aarch64-linux-gnu";                  /* EM_AARCH64 */
+        case 40: return "arm-linux-gnueabihf";                 /* EM_ARM */
+        case 243: return class == 2 ? "riscv64-linux-gnu" : NULL; /* EM_RISCV */
+        case 21: return big ? "powerpc64-linux-gnu" : "powerpc64le-linux-gnu"; /* EM_PPC64 */
+        case 22: return "s390x-linux-gnu";                     /* EM_S390 */
+        case 258: return "loongarch64-linux-gnu";              /* EM_LOONGARCH */
+        default: return NULL;
+        }
+}
+
+struct progs {
+        const struct kiln_modsrc *src;
+        struct kiln_initramfs_files f;
+        unsigned class, machine;
+        bool big;
+        struct strv done; /* sonames and paths carried */
+};
+
+static int progs_add(struct progs *g, const char *path, const char *src_path, unsigned mode, uint8_t *data,
+                     size_t len)
+{
+        struct kiln_initramfs_file *n;
+
+        if (g->f.n_files == KILN_INITRAMFS_MAX_PROG_FILES)
+                return kiln_errorf(-E2BIG, "e2fsck needs more than %u files", KILN_INITRAMFS_MAX_PROG_FILES);
+        if (g->f.total_bytes + len > KILN_INITRAMFS_MAX_PROG_BYTES)
+                return kiln_errorf(-E2BIG, "e2fsck and its libraries are larger than %u MiB",
+                                   KILN_INITRAMFS_MAX_PROG_BYTES >> 20);
+        n = realloc(g->f.files, (g->f.n_files + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        g->f.files = n;
+        n = &g->f.files[g->f.n_files];
+        *n = (struct kiln_initramfs_file){ .path = strdup(path), .src_path = strdup(src_path), .mode = mode };
+        if (!n->path || !n->src_path) {
+                free(n->path);
+                free(n->src_path);
+                return -ENOMEM;
+        }
+        n->data = data;
+        n->len = len;
+        g->f.n_files++;
+        g->f.total_bytes += len;
+        return strv_push(&g->done, strdup(path));
+}
+
+/* Find the library name for the object what (its runpath first), read it,
+ * carry it, and the libraries it needs in turn. */
+static int progs_lib(struct progs *g, const char *name, const char *runpath, const char *what, unsigned depth);
+
+static int progs_needs(struct progs *g, const struct elf_deps *e, const char *what, unsigned depth)
+{
+        for (size_t i = 0; i < e->needed.n; i++) {
+                int r = progs_lib(g, e->needed.v[i], e->runpath, what, depth);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int progs_lib(struct progs *g, const char *name, const char *runpath, const char *what, unsigned depth)
+{
+        const char *triplet = multiarch(g->machine, g->class, g->big);
+        struct strv dirs = { 0 };
+        int r = 0;
+
+        if (strv_has(&g->done, name))
+                return 0;
+        if (depth > 32)
+                return kiln_errorf(-ELOOP, "e2fsck's libraries nest deeper than 32 levels at '%s'", name);
+        if (strchr(name, '/')) {
+                /* A path: the loader takes it as it is. */
+                r = strv_push(&dirs, strdup(""));
+        } else {
+                if (runpath) {
+                        _cleanup_free_ char *copy = strdup(runpath);
+                        char *save = NULL;
+                        if (!copy)
+                                return -ENOMEM;
+                        for (char *d = strtok_r(copy, ":", &save); d && r >= 0; d = strtok_r(NULL, ":", &save)) {
+                                size_t n = strlen(d);
+                                if (d[0] != '/') /* $ORIGIN and relative folders: not for a program in /sbin */
+                                        continue;
+                                while (n > 1 && d[n - 1] == '/')
+                                        n--;
+                                r = strv_push(&dirs, strndup(d + 1, n - 1));
+                        }
+                }
+                if (triplet && r >= 0)
+                        r = strv_pushf(&dirs, "lib/%s", triplet);
+                if (triplet && r >= 0)
+                        r = strv_pushf(&dirs, "usr/lib/%s", triplet);
+                if (g->class == 2 && r >= 0)
+                        r = strv_pushf(&dirs, "lib64");
+                if (g->class == 2 && r >= 0)
+                        r = strv_pushf(&dirs, "usr/lib64");
+                if (r >= 0)
+                        r = strv_pushf(&dirs, "lib");
+                if (r >= 0)
+                        r = strv_pushf(&dirs, "usr/lib");
+        }
+        for (size_t i = 0; i < dirs.n && r >= 0; i++) {
+                _cleanup_free_ char *path = NULL;
+                uint8_t *data = NULL;
+                size_t len = 0;
+                struct elf_deps e = { 0 };
+
+                if (asprintf(&path, "%s%s%s", dirs.v[i], dirs.v[i][0] ? "/" : "", name[0] == '/' ? name + 1 : name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = g->src->read(g->src->ud, path, KILN_INITRAMFS_MAX_PROG_BYTES, &data, &len);
+                if (r == -ENOENT) {
+                        r = 0;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                kiln_clear_error();
+                r = elf_deps_parse(data, len, path, &e);
+                if (r < 0 || e.class != g->class || e.machine != g->machine || e.big != g->big) {
+                        /* Not a library for e2fsck: the loader would pass it over too. */
+                        free(data);
+                        elf_deps_free(&e);
+                        if (r == -ENOMEM)
+                                break;
+                        r = 0;
+                        continue;
+                }
+                r = strv_push(&g->done, strdup(name));
+                if (r >= 0)
+                        r = progs_add(g, path, path, 0755, data, len);
+                if (r < 0)
+                        free(data); /* progs_add() takes it only on success */
+                if (r >= 0)
+                        r = progs_needs(g, &e, path, depth + 1);
+                elf_deps_free(&e);
+                strv_free(&dirs);
+                return r;
+        }
+        strv_free(&dirs);
+        if (r < 0)
+                return r;
+        return kiln_errorf(-ENOENT, "'%s', which %s needs, is in none of the rootfs's library folders", name, what);
+}
+
+int kiln_initramfs_e2fsck(const struct kiln_modsrc *src, struct kiln_initramfs_files *ret)
+{
+        static const char *const where[] = { "sbin/e2fsck", "usr/sbin/e2fsck" };
+        struct progs g = { .src = src };
+        struct elf_deps e = { 0 };
+        uint8_t *data = NULL, *conf = NULL;
+        size_t len = 0, conf_len = 0;
+        const char *found = NULL;
+        int r = 0;
+
+        *ret = (struct kiln_initramfs_files){ 0 };
+        for (size_t i = 0; i < ARRAY_SIZE(where) && !found; i++) {
+                r = src->read(src->ud, where[i], KILN_INITRAMFS_MAX_PROG_BYTES, &data, &len);
+                if (r >= 0)
+                        found = where[i];
+                else if (r != -ENOENT)
+                        return kiln_error_prefix(r, "cannot read the rootfs's %s", where[i]);
+        }
+        if (!found)
+                return 0;
+        r = elf_deps_parse(data, len, found, &e);
+        if (r < 0) {
+                free(data);
+                return r;
+        }
+        g.class = e.class;
+        g.machine = e.machine;
+        g.big = e.big;
+        r = progs_add(&g, "sbin/e2fsck", found, 0755, data, len);
+        if (r < 0)
+                free(data);
+        if (r >= 0 && e.interp) {
+                uint8_t *ld = NULL;
+                size_t ld_len = 0;
+                r = src->read(src->ud, e.interp + 1, KILN_INITRAMFS_MAX_PROG_BYTES, &ld, &ld_len);
+                if (r == -ENOENT)
+                        r = kiln_errorf(-ENOENT, "'%s', the loader %s needs, is not in the rootfs", e.interp, found);
+                if (r >= 0) {
+                        r = progs_add(&g, e.interp + 1, e.interp + 1, 0755, ld, ld_len);
+                        if (r < 0)
+                                free(ld);
+                }
+                /* libc's DT_NEEDED of the loader is the loader itself, which
+                 * glibc's ld.so matches by its name: not a second copy. */
+                if (r >= 0)
+                        r = strv_push(&g.done, strdup(strrchr(e.interp, '/') + 1));
+        }
+        if (r >= 0)
+                r = progs_needs(&g, &e, found, 0);
+        if (r >= 0) {
+                int c = src->read(src->ud, "etc/e2fsck.conf", 1u << 20, &conf, &conf_len);
+                if (c >= 0) {
+                        r = progs_add(&g, "etc/e2fsck.conf", "etc/e2fsck.conf", 0644, conf, conf_len);
+                        if (r < 0)
+                                free(conf);
+                }
+        }
+        elf_deps_free(&e);
+        strv_free(&g.done);
+        if (r < 0) {
+                kiln_initramfs_files_free(&g.f);
+                return r == -ENOMEM ? kiln_errorf(r, "out of memory") : r;
+        }
+        *ret = g.f;
+        return 1;
+}
+
+void kiln_initramfs_files_free(struct kiln_initramfs_files *f)
+{
+        for (size_t i = 0; i < f->n_files; i++) {
+                free(f->files[i].path);
+                free(f->files[i].src_path);
+                free(f->files[i].data);
+        }
+        free(f->files);
+        *f = (struct kiln_initramfs_files){ 0 };
+}
+
 /* ------------------------------------------------------------ initramfs */
 
 static void cpio_freep(struct kiln_cpio **c) { kiln_cpio_free(*c); }
@@ -1282,6 +1705,10 @@ int kiln_initramfs_make(const struct kiln_initramfs_opts *o, uint8_t **ret, size
                         r = kiln_modules_load_path(m, &load_path);
                 if (r >= 0)
                         r = kiln_cpio_add(c, load_path, S_IFREG | 0644, t, load, load_len);
+        }
+        for (size_t i = 0; r >= 0 && o->files && i < o->files->n_files; i++) {
+                const struct kiln_initramfs_file *f = &o->files->files[i];
+                r = kiln_cpio_add(c, f->path, S_IFREG | (f->mode & 07777), t, f->data, f->len);
         }
         if (r >= 0)
                 r = kiln_cpio_write(c, &raw, &raw_len);

@@ -117,6 +117,48 @@ int kiln_modules_load_path(const struct kiln_modules *m, char **ret);
 int kiln_modules_load_list(const struct kiln_modules *m, char **ret, size_t *ret_len);
 
 /*
+ * e2fsck for kiln-init, from the rootfs: kiln-init checks the root with it
+ * before writing (kiln-init(8)).  The rootfs's sbin/e2fsck (else
+ * usr/sbin/e2fsck), carried as sbin/e2fsck, with everything it needs to run
+ * in the initramfs, each resolved inside the rootfs (its symlinks followed
+ * there, never the build host's): its ELF interpreter (PT_INTERP, the
+ * dynamic loader, at that path) and the shared libraries its DT_NEEDED
+ * entries name, transitively (the loader's own name, which libc names, is
+ * the loader), each at the path the loader finds it by
+ * without an ld.so.cache: the object's DT_RUNPATH/DT_RPATH folders (absolute
+ * ones), then lib/TRIPLET and usr/lib/TRIPLET (Debian's multiarch folder for
+ * the ELF machine: x86_64-linux-gnu, aarch64-linux-gnu, ...), lib64 and
+ * usr/lib64 (64-bit), lib and usr/lib; a candidate of another ELF class or
+ * machine is passed over, as the loader passes it over.  A static e2fsck
+ * (e2fsck.static installed as e2fsck) is carried alone.  The rootfs's
+ * etc/e2fsck.conf comes too, when there is one.
+ *
+ * Returns 1 with *ret filled; 0 when the rootfs has no e2fsck (*ret empty);
+ * -errno with a message, *ret empty, when it cannot be carried: -EBADMSG
+ * when e2fsck or a library is not a valid ELF file, -ENOENT when a library
+ * or the interpreter is nowhere in the rootfs, -E2BIG past the limits below.
+ */
+#define KILN_INITRAMFS_MAX_PROG_FILES 64u   /* e2fsck, its loader and libraries */
+#define KILN_INITRAMFS_MAX_PROG_BYTES (64u << 20)
+
+struct kiln_initramfs_file {
+        char *path;     /* in the initramfs, no leading '/': "lib/x86_64-linux-gnu/libc.so.6" */
+        char *src_path; /* the rootfs path it was read by (its symlinks followed): "usr/sbin/e2fsck" */
+        unsigned mode;  /* permission bits: 0755, 0644 for the configuration */
+        uint8_t *data;
+        size_t len;
+};
+
+struct kiln_initramfs_files {
+        struct kiln_initramfs_file *files; /* e2fsck first, then in the order found */
+        size_t n_files;
+        uint64_t total_bytes;
+};
+
+int kiln_initramfs_e2fsck(const struct kiln_modsrc *src, struct kiln_initramfs_files *ret);
+void kiln_initramfs_files_free(struct kiln_initramfs_files *f);
+
+/*
  * kiln's initramfs, as a cpio newc archive compressed with zstd (cpio.h):
  *   init                            the given bytes, 0755 (kiln-init, static)
  *   dev/console                     c 5 1, 0600: the kernel opens it for
@@ -125,6 +167,7 @@ int kiln_modules_load_list(const struct kiln_modules *m, char **ret, size_t *ret
  *   dev proc sys run tmp            mount points (tmp 1777)
  *   lib/modules/V/kernel/...ko      the modules, decompressed (modules may be NULL)
  *   lib/modules/V/kiln.load         their load order
+ *   sbin/e2fsck, its loader and libraries (files may be NULL)
  * Every mtime is mtime (SOURCE_DATE_EPOCH or the build time), clamped to
  * clamp (-1: none).  ret_raw_len (may be NULL): the cpio size before zstd.
  */
@@ -132,6 +175,7 @@ struct kiln_initramfs_opts {
         const void *init;
         size_t init_len;
         const struct kiln_modules *modules;
+        const struct kiln_initramfs_files *files;
         int64_t mtime;
         int64_t clamp;
         int level;   /* 0: KILN_ZSTD_LEVEL */

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define LOG_CAP (256 * 1024)
 
 static int kmsg_fd = -1;
@@ -113,6 +115,43 @@ int pid1_mount_basics(void)
         r |= mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         r |= mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
         return r ? -EIO : 0;
+}
+
+int pid1_run(const char *const *argv, int *ret_status)
+{
+        int pfd[2], err = 0, status;
+
+        /* The exec's errno comes back through a pipe closed on exec. */
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return kiln_errorf(-errno, "cannot run %s: pipe: %m", argv[0]);
+        pid_t pid = fork();
+        if (pid < 0) {
+                err = errno;
+                close(pfd[0]);
+                close(pfd[1]);
+                return kiln_errorf(-err, "cannot run %s: fork: %s", argv[0], strerror(err));
+        }
+        if (pid == 0) {
+                close(pfd[0]);
+                execv(argv[0], (char *const *)argv);
+                err = errno;
+                ssize_t w = write(pfd[1], &err, sizeof(err));
+                (void)w;
+                _exit(127);
+        }
+        close(pfd[1]);
+        ssize_t n;
+        do
+                n = read(pfd[0], &err, sizeof(err));
+        while (n < 0 && errno == EINTR);
+        close(pfd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return kiln_errorf(-errno, "cannot wait for %s: %m", argv[0]);
+        if (n == (ssize_t)sizeof(err))
+                return kiln_errorf(-err, "cannot run %s: %s", argv[0], strerror(err));
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 256 + WTERMSIG(status);
+        return 0;
 }
 
 int pid1_read_file(const char *path, char *buf, size_t len)
@@ -223,7 +262,7 @@ int pid1_wait_block(int (*match)(const char *name, void *ud), void *ud, int time
         return r;
 }
 
-int pid1_switch_root(const char *newroot, const char *init)
+int pid1_switch_root(const char *newroot, const char *init, const char *const *args)
 {
         struct stat root_st, new_st;
         struct statfs sfs;
@@ -262,8 +301,14 @@ int pid1_switch_root(const char *newroot, const char *init)
                 return -errno;
         if (chroot(".") < 0 || chdir("/") < 0)
                 return -errno;
-        char *const argv[] = { (char *)init, NULL };
-        execv(init, argv);
+        /* The kernel's arguments for init, as the kernel would pass them
+         * to /sbin/init itself ("single", "emergency", what follows "--"). */
+        const char *argv[64] = { init };
+        size_t n = 1;
+        for (; args && args[n - 1] && n + 1 < sizeof(argv) / sizeof(argv[0]); n++)
+                argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(init, (char *const *)argv);
         return -errno;
 }
 

@@ -141,8 +141,13 @@ check_boot() {
 
 # Libraries that are not libc or OpenSSL.
 THIRD_PARTY='^(ext2fs|et|blkid|uuid|libmount|libfdisk)/|^(archive|archive_entry|yaml|zstd|zstd_errors|zdict|zlib|lzma|bzlib|com_err)\.h$'
-# Libraries that exist only on the build host, never in the static kiln-init.
+# Libraries that exist only on the build host, never in the static kiln-init
+# (but for the one exception below).
 HOST_ONLY='^(ext2fs|et)/|^(archive|archive_entry|com_err)\.h$'
+# libext2fs (with libcom_err) is linked statically into kiln-init for one
+# file, cloud-init-lite/mkfs.c: the boot stage makes the instance store's
+# ext4 itself, so the image needs no mkfs.ext4 (Debian 13's minbase has none).
+EXT2FS_IN_INIT=cloud-init-lite/mkfs.c
 # Headers that mean file, folder or device I/O.
 IO_HEADERS='^(fcntl|unistd|dirent|ftw|fts|poll|aio|termios)\.h$|^sys/(stat|statfs|statvfs|xattr|mman|ioctl|mount|socket|sendfile|uio|file)\.h$|^linux/|^(ext2fs|et|blkid)/|^(archive|archive_entry|zstd|zlib)\.h$'
 # zlib means I/O only through its gz* file API; inflate/deflate over buffers
@@ -195,8 +200,9 @@ report "cloud-init-lite/ includes only cloud-init-lite/ and common/" \
 	"$(check_quoted "${CIL[@]}" -- cloud-init-lite/ common/)"
 report "initramfs/ includes only initramfs/, cloud-init-lite/, common/, builder/disk.h" \
 	"$(check_quoted "${INITRAMFS[@]}" -- initramfs/ cloud-init-lite/ common/ builder/disk.h)"
-report "kiln-init's code uses no host-only library (libext2fs, libarchive)" \
-	"$(check_angle "${INITRAMFS[@]}" "${CIL[@]}" -- "$HOST_ONLY")"
+report "kiln-init's code uses no host-only library (libarchive; libext2fs only in $EXT2FS_IN_INIT)" \
+	"$(printf '%s\n' "$(check_angle "${INITRAMFS[@]}" "${CIL[@]/$EXT2FS_IN_INIT}" -- "$HOST_ONLY")" \
+		"$(check_angle "$EXT2FS_IN_INIT" -- '^(archive|archive_entry)\.h$')" | sed '/^$/d')"
 
 echo "1..$n"
 exit $status

@@ -36,6 +36,8 @@ mountpoint -q /sys || mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev 2>/dev/null
 [ -s /etc/hostname ] && hostname -F /etc/hostname
 echo "=== kiln demo: init started"
+# What the kernel (through the initramfs) passed to init: "single", "--" ...
+echo "=== init args: $*"
 echo "=== kernel: $(uname -r)"
 if [ -d /sys/firmware/efi ]; then echo "=== firmware: uefi"; else echo "=== firmware: bios"; fi
 echo "=== root: $(grep ' / ' /proc/mounts | head -1)"
