@@ -117,7 +117,11 @@ test_expect_success 'gzip, MIME multipart: a script and #cloud-config' '
 
 test_expect_success 'kiln run --seed: the script and runcmd ran once, bootcmd on both boots, one reboot' '
 	"$KILN" seed --user-data mime.gz -o seed.img &&
-	"$KILN" run debian.raw --seed seed.img --console-log console2.log --timeout 600 >run2.out 2>&1 ||
+	# SeaBIOS: this launch reboots, and OVMF under TCG was once seen to hang
+	# on that reset before printing anything (QEMU 7.2); the user data, not
+	# the firmware, is what this test is about.
+	"$KILN" run debian.raw --seed seed.img --boot-mode legacy-bios --console-log console2.log --timeout 600 \
+		>run2.out 2>&1 ||
 		{ cat run2.out; tail -n 60 console2.log | tr -d "\r"; false; } &&
 	tr -d "\r" <console2.log >c2 &&
 	grep "=== t0900" c2 &&
