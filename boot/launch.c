@@ -1219,10 +1219,14 @@ int kiln_launch_qemu_argv(const struct kiln_launch *l, const struct kiln_qemu_en
                 arg(&a, "-drive");
                 arg(&a, "file=%s,if=none,id=vol%zu,format=%s,discard=unmap", p, i, v->qcow2 ? "qcow2" : "raw");
                 arg(&a, "-device");
+                /* The root volume is what the instance boots, whatever else is
+                 * attached: SeaBIOS would otherwise try the seed disk (or an EBS
+                 * volume) first, find no boot sector and wait forever. */
+                const char *boot = v->kind == KILN_VOL_ROOT ? ",bootindex=0" : "";
                 if (v->kind != KILN_VOL_STORE && !t->nvme_ebs)
-                        arg(&a, "virtio-blk-pci,drive=vol%zu,serial=%s,addr=0x%x", i, v->serial, slot);
+                        arg(&a, "virtio-blk-pci,drive=vol%zu,serial=%s,addr=0x%x%s", i, v->serial, slot, boot);
                 else
-                        arg(&a, "nvme,drive=vol%zu,serial=%s,addr=0x%x", i, v->serial, slot);
+                        arg(&a, "nvme,drive=vol%zu,serial=%s,addr=0x%x%s", i, v->serial, slot, boot);
         }
         if (env->seed) {
                 _cleanup_free_ char *p = qemu_opt_escape(env->seed);

@@ -376,11 +376,13 @@ static void test_plan(void)
                 ok(strstr(all, "|-smp|2|-m|8192|") && strstr(all, "|-machine|q35|") && !strstr(all, "pflash"),
                    "2 vCPU, 8 GiB, q35, SeaBIOS (no pflash)");
                 char want[256];
-                snprintf(want, sizeof(want), "|nvme,drive=vol0,serial=%s,addr=0x10|", l.vols[0].serial);
+                snprintf(want, sizeof(want), "|nvme,drive=vol0,serial=%s,addr=0x10,bootindex=0|", l.vols[0].serial);
                 const char *p0 = strstr(all, want);
+                size_t w0 = strlen(want);
                 snprintf(want, sizeof(want), "|nvme,drive=vol3,serial=%s,addr=0x13|", l.vols[3].serial);
                 const char *p3 = strstr(all, want);
-                ok(p0 && p3 && p0 < p3, "root NVMe first, instance store last");
+                ok(p0 && p3 && p0 < p3 && !strstr(p0 + w0, "bootindex"),
+                   "root NVMe first and the one to boot (bootindex 0: a seed or EBS volume never is), instance store last");
                 ok(strstr(all, ",hostfwd=tcp:127.0.0.1:2222-:22,guestfwd=tcp:169.254.169.254:80-cmd:/tmp/kiln-run.abc/kiln imds serve /tmp/kiln-run.abc/imds|") &&
                            strstr(all, "|user,id=n0,restrict=on,net=169.254.0.0/16,host=169.254.0.1,dhcpstart=169.254.0.15,"
                                        "hostname=ip-169-254-0-15,ipv4=on,ipv6=off,hostfwd="),
@@ -616,7 +618,7 @@ static void test_nics_plan(void)
                 d[k] = strstr(all, want);
         }
         ok(d[0] && d[1] && d[2] && d[0] < d[1] && d[1] < d[2], "virtio-net-pci at slots 3, 4, 5, in DeviceIndex order");
-        ok(slots_distinct(all) && strstr(all, ",addr=0x10|"), "no PCI slot used twice (the root disk at 0x10)");
+        ok(slots_distinct(all) && strstr(all, ",addr=0x10,bootindex=0|"), "no PCI slot used twice (the root disk at 0x10)");
         kiln_argv_free(argv);
         kiln_launch_free(&l);
 
