@@ -294,10 +294,8 @@ static int pick_network(struct kiln_ci *ci, const struct kiln_netif *nics, size_
                 *ret_from = "the EC2 metadata";
                 return kiln_netcfg_from_ec2(in, cfg);
         }
-        if (!n_nics) {
-                *ret_from = "nowhere: the instance has no ethernet interface";
+        if (!n_nics)
                 return 2;
-        }
         *ret_from = "the fallback (DHCP on the first NIC)";
         return kiln_netcfg_fallback(&nics[0], cfg);
 }
@@ -358,9 +356,9 @@ int kiln_ci_network(struct kiln_ci *ci, const char *root, const char *instance_i
                 pid1_log("network: WARNING: the image has no network stack kiln can render for (netplan, ifupdown, "
                          "NetworkManager or systemd-networkd): nothing written");
         if (r >= 0) {
-                /* Recorded only once everything was written: a failure renders again next boot. */
-                snprintf(path, sizeof(path), "%s" KILN_STATE_DIR, root);
-                mkdir(path, 0755);
+                /* Recorded only once everything was written: a failure renders
+                 * again next boot.  (KILN_STATE_DIR exists: kiln-init made the
+                 * instance's folder beneath it before its tasks.) */
                 snprintf(path, sizeof(path), "%s" NET_STATE, root);
                 kiln_clear_error();
                 if (kiln_state_write(path, want, strlen(want)) < 0)
